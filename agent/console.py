@@ -1,0 +1,86 @@
+"""What people see: the progress bar, run summaries, search hits and the status table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from .textfile import printable
+
+
+class RichProgress:
+    """Progress of an index run: a bar over bytes to index (so the ETA is honest) and a
+    running count of chunks embedded. Drawn on stderr, and only on a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        from rich.console import Console
+
+        self._console = Console(file=stream)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, files: int, nbytes: int) -> None:
+        from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self._progress = Progress(
+            TextColumn("indexing"), BarColumn(),
+            TextColumn("{task.fields[files]}/{task.fields[total_files]} files"),
+            TextColumn("{task.fields[chunks]} chunks embedded"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=self._console, transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("index", total=max(nbytes, 1), files=0,
+                                             total_files=files, chunks=0)
+
+    def advance(self, files: int, nbytes: int) -> None:
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, advance=nbytes, files=task.fields["files"] + files)
+
+    def embedded(self, chunks: int) -> None:
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, chunks=task.fields["chunks"] + chunks)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def index_summary_lines(repo: Any, summary: Any, verbose: bool) -> list[str]:
+    skipped = summary.skipped_counts()
+    skipped_text = ", ".join(f"{reason} {n}" for reason, n in skipped.items())
+    lines = [
+        f"Indexed {repo} in {summary.seconds:.1f} s: {summary.added} added, "
+        f"{summary.changed} changed, {summary.removed} removed, {summary.unchanged} unchanged, "
+        f"{len(summary.skipped)} skipped" + (f" ({skipped_text})" if skipped_text else ""),
+        f"{summary.chunks_written} chunks written ({summary.embedded} embedded, "
+        f"{summary.chunks_written - summary.embedded} from cache); the index holds "
+        f"{summary.files} files, {summary.chunks} chunks [{summary.model}]",
+    ]
+    lines += [f"note: {note}" for note in summary.notes]
+    if verbose:
+        lines += [f"  skipped {printable(path)}: {reason}"
+                  for path, reason in sorted(summary.skipped.items())]
+    return lines
+
+
+def hit_lines(hits: list[Any], preview_lines: int = 2) -> list[str]:
+    if not hits:
+        return ["no matches"]
+    out = []
+    for hit in hits:
+        out.append(f"{hit.location}  {hit.symbol or '-'}  {hit.score:.3f}")
+        shown = [line for line in hit.text.split("\n") if line.strip()][:preview_lines]
+        out += ["    " + printable(line.strip())[:100] for line in shown]
+    return out
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    model = f"{status['model']} ({status['dimension']}-d"
+    model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
+    skipped = ", ".join(f"{k} {v}" for k, v in status["skipped"].items()) or "none"
+    languages = ", ".join(f"{k} {v}" for k, v in status["languages"].items()) or "-"
+    rows = [("repository", status["repo"]), ("store", status["store"]), ("model", model),
+            ("files", f"{status['files']} ({languages})"), ("chunks", str(status["chunks"])),
+            ("skipped", skipped), ("updated", status["updated_at"] or "never")]
+    return [f"{name:<11} {value}" for name, value in rows]

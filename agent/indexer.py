@@ -1,0 +1,387 @@
+"""`codeagent index`: bring the index in line with the files on disk, embedding only changes.
+
+Order of a run, chosen so that an interrupted run loses nothing:
+  1. walk, and diff against the manifest (stat first, then content hash);
+  2. nothing changed: record new stat data and stop, without loading a model or the store;
+  3. delete what earlier killed runs left in the store (the manifest journal);
+  4. per batch of files: chunk + embed (LlamaIndex IngestionPipeline), journal the ids,
+     upsert them, commit the manifest, delete the chunks the commit replaced.
+Until a batch commits, the previous chunks of its files stay searchable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from .errors import IndexProblem, ModelMismatch
+from .languages import detect_language
+from .lock import WriterLock
+from .manifest import ChunkRecord, FileRecord, FileUpdate, Manifest, now_iso
+from .settings import Settings
+from .textfile import content_hash, decode, holds_private_key, looks_minified
+from .walker import FileEntry, RepoRules, walk
+
+DATA_DIR = ".codeagent"
+CHUNKER_VERSION = "1"
+BATCH_BYTES = 200_000  # a batch is about 10 s of CPU embedding: the most a crash can cost
+BATCH_FILES = 100
+
+
+class Progress(Protocol):
+    def start(self, files: int, nbytes: int) -> None: ...
+    def advance(self, files: int, nbytes: int) -> None: ...
+    def embedded(self, chunks: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass
+class IndexSummary:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    """path -> reason, for every file left out."""
+    chunks_written: int = 0
+    embedded: int = 0
+    """Of the chunks written, how many were embedded (the rest came from the cache)."""
+    files: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    model: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def skipped_counts(self) -> dict[str, int]:
+        return dict(Counter(self.skipped.values()).most_common())
+
+
+@dataclass
+class _Plan:
+    to_index: list[tuple[FileEntry, str]] = field(default_factory=list)  # entry, status
+    content_skipped: list[FileUpdate] = field(default_factory=list)
+    touched: list[FileRecord] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def data_dir(repo: Path) -> Path:
+    return repo / DATA_DIR
+
+
+def ensure_data_dir(repo: Path) -> Path:
+    path = data_dir(repo)
+    path.mkdir(exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# codeagent's index: a cache, never committed\n*\n")
+    return path
+
+
+def run_index(repo: Path, settings: Settings, *, rebuild: bool = False,
+              progress: Progress | None = None, embedding: Any = None) -> IndexSummary:
+    """Index `repo`. `embedding` = (model, EmbeddingInfo) to use instead of loading one."""
+    started = time.monotonic()
+    ddir = ensure_data_dir(repo)
+    with WriterLock(ddir):
+        manifest, notes = _open_manifest(ddir)
+        try:
+            run = _IndexRun(repo, ddir, settings, manifest, progress, embedding)
+            run.summary.notes += notes
+            summary = run.execute(rebuild or bool(notes))
+        finally:
+            manifest.close()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def open_manifest_readonly(repo: Path) -> Manifest:
+    """The manifest of an existing index, for search and status."""
+    path = data_dir(repo) / "manifest.sqlite"
+    if not path.exists():
+        raise IndexProblem(f"{repo} has no index yet", f"run `codeagent index {repo}` first")
+    try:
+        manifest = Manifest(path)
+    except sqlite3.DatabaseError as exc:
+        raise IndexProblem(f"the index of {repo} is damaged ({exc})",
+                           f"run `codeagent index {repo}` to rebuild it") from exc
+    if manifest.get("model") is None:
+        manifest.close()
+        raise IndexProblem(f"the index of {repo} was never completed",
+                           f"run `codeagent index {repo}`")
+    return manifest
+
+
+def _open_manifest(ddir: Path) -> tuple[Manifest, list[str]]:
+    path = ddir / "manifest.sqlite"
+    try:
+        return Manifest(path), []
+    except sqlite3.DatabaseError as exc:
+        aside = path.with_name(f"manifest.damaged-{time.strftime('%Y%m%d-%H%M%S')}.sqlite")
+        shutil.move(str(path), aside)
+        for suffix in ("-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return Manifest(path), [f"the manifest was damaged ({exc}); moved it to {aside.name} "
+                                "and rebuilt the index"]
+
+
+class _IndexRun:
+    def __init__(self, repo: Path, ddir: Path, settings: Settings, manifest: Manifest,
+                 progress: Progress | None, embedding: Any) -> None:
+        self.repo, self.ddir, self.settings, self.manifest = repo, ddir, settings, manifest
+        self.progress = progress
+        self.embedding = embedding
+        self.summary = IndexSummary()
+        self.store: Any = None
+
+    def execute(self, rebuild: bool) -> IndexSummary:
+        from .store import collection_name
+
+        location = self.settings.chroma_url or "embedded"
+        recorded_store = self.manifest.get("store")
+        if recorded_store is not None and recorded_store != location:
+            self.summary.notes.append(f"the index moved from {recorded_store} to {location}: "
+                                      "rebuilding it there")
+            rebuild = True
+        loaded = None
+        if rebuild:
+            # Load the model first: a rebuild that cannot embed must not drop the old index.
+            model_name, allow_fallback = self._choose_model(keep_recorded=False)
+            loaded = self._embedding(model_name, allow_fallback, need_model=True,
+                                     check_recorded=False)
+            self._drop_everything()
+        else:
+            model_name, allow_fallback = self._choose_model()
+        signature = f"{CHUNKER_VERSION}:{self.settings.window_lines}:{self.settings.window_overlap}"
+        force = self.manifest.get("chunking") not in (None, signature)
+        if force:
+            self.summary.notes.append("chunking settings changed: re-chunking every file")
+        rules = RepoRules.from_settings(self.repo, self.settings)
+        walked = walk(rules)
+        self.summary.skipped.update(walked.skipped)
+        plan = self._plan(walked.files, force)
+
+        if plan.to_index or plan.removed or plan.content_skipped or self.manifest.leftovers():
+            model, info = loaded or self._embedding(model_name, allow_fallback,
+                                                    need_model=bool(plan.to_index))
+            self._open_store(info)
+            self._recover()
+            self._commit(plan.content_skipped, plan.removed)
+            if plan.to_index:
+                self._index_files(plan.to_index, model, info)
+            self.manifest.set_many({
+                "model": info.name, "dimension": info.dimension, "max_tokens": info.max_tokens,
+                "fallback_from": info.fallback_from or "", "device": info.device,
+                "store": location, "collection": collection_name(self.repo, self.settings.chroma_url)})
+        self.manifest.touch(plan.touched)
+        files, chunks = self.manifest.counts()
+        self.summary.files, self.summary.chunks = files, chunks
+        self.summary.model = self.manifest.get("model") or model_name
+        self.manifest.set_many({"chunking": signature, "updated_at": now_iso(),
+                                "last_run": self._last_run()})
+        return self.summary
+
+    def _choose_model(self, keep_recorded: bool = True) -> tuple[str, bool]:
+        from .embedding import canonical_name, default_allows_fallback
+
+        recorded = self.manifest.get("model") if keep_recorded else None
+        asked = canonical_name(self.settings.embed_model)
+        chosen_by_user = self.settings.explicit("embed_model")
+        if recorded and chosen_by_user and asked != recorded:
+            raise ModelMismatch(
+                f"this index was built with '{recorded}', not '{asked}'",
+                f"run `codeagent index --rebuild --embed-model {asked}` to re-embed every file "
+                f"with it, or leave --embed-model out to keep '{recorded}'")
+        if recorded:
+            return recorded, False
+        return asked, default_allows_fallback(asked, chosen_by_user)
+
+    def _plan(self, entries: list[FileEntry], force: bool) -> _Plan:
+        plan = _Plan()
+        known = self.manifest.files()
+        for entry in entries:
+            old = known.get(entry.path)
+            if old and not force and (old.size, old.mtime_ns) == (entry.size, entry.mtime_ns):
+                self._count_unchanged(old)
+                continue
+            try:
+                data = (self.repo / entry.path).read_bytes()
+            except OSError:
+                self.summary.skipped[entry.path] = "unreadable"
+                continue
+            digest = content_hash(data)
+            entry = replace(entry, size=len(data))
+            if old and not force and old.hash == digest:
+                plan.touched.append(replace(old, size=entry.size, mtime_ns=entry.mtime_ns))
+                self._count_unchanged(old)
+                continue
+            language = detect_language(entry.path, data[:256])
+            reason = _content_skip_reason(data)
+            if reason:
+                self.summary.skipped[entry.path] = reason
+                plan.content_skipped.append(FileUpdate(
+                    FileRecord(entry.path, digest, entry.size, entry.mtime_ns, language, 0,
+                               reason), [], []))
+            else:
+                plan.to_index.append((entry, "changed" if old else "added"))
+        walked = {entry.path for entry in entries}
+        plan.removed = sorted(path for path in known if path not in walked)
+        self.summary.removed = len(plan.removed)
+        return plan
+
+    def _count_unchanged(self, old: FileRecord) -> None:
+        if old.skipped:
+            self.summary.skipped[old.path] = old.skipped
+        else:
+            self.summary.unchanged += 1
+
+    def _embedding(self, name: str, allow_fallback: bool, need_model: bool,
+                   check_recorded: bool = True) -> tuple[Any, Any]:
+        from .embedding import EmbeddingInfo, load_embedding
+
+        if self.embedding is not None:
+            model, info = self.embedding
+        elif need_model:
+            model, info = load_embedding(name, self.settings.embed_device,
+                                         self.settings.embed_batch_size, allow_fallback)
+        else:  # only deletions: the store needs the recorded dimension, not the model
+            recorded = self.manifest.get("dimension")
+            return None, EmbeddingInfo(name, int(recorded or 0), "", int(
+                self.manifest.get("max_tokens") or 0), self.manifest.get("fallback_from") or None)
+        recorded_model = self.manifest.get("model") if check_recorded else None
+        if recorded_model and recorded_model != info.name:
+            raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",
+                                "run `codeagent index --rebuild` to re-embed every file")
+        return model, info
+
+    def _open_store(self, info: Any) -> None:
+        from .store import open_store
+
+        self.store = open_store(self.repo, self.ddir, self.settings.chroma_url, info.name,
+                                info.dimension, create=True)
+
+    def _recover(self) -> None:
+        leftovers = self.manifest.leftovers()
+        if leftovers:
+            self.store.delete(leftovers)
+            self.summary.notes.append(f"cleaned up {len(leftovers)} chunks an interrupted run left")
+        self.manifest.clear_journal()
+
+    def _commit(self, updates: list[FileUpdate], removed: list[str] = ()) -> None:
+        garbage = self.manifest.commit(updates, removed)
+        self.store.delete(garbage)
+        self.manifest.clear_journal(garbage)
+
+    def _index_files(self, todo: list[tuple[FileEntry, str]], model: Any, info: Any) -> None:
+        from llama_index.core.ingestion import IngestionPipeline
+
+        from .chunker import CodeChunker
+        from .embedding import CachedEmbedding, EmbeddingCache, token_counter
+
+        cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.name)
+        embedder = CachedEmbedding(model, cache, self.settings.embed_batch_size)
+        chunker = CodeChunker(count_tokens=token_counter(model), max_tokens=info.max_tokens,
+                              max_chars=chars_for_tokens(info.max_tokens),
+                              window_lines=self.settings.window_lines,
+                              window_overlap=self.settings.window_overlap)
+        pipeline = IngestionPipeline(transformations=[chunker, embedder], disable_cache=True)
+        if self.progress:
+            self.progress.start(len(todo), sum(entry.size for entry, _ in todo))
+            embedder.set_progress(self.progress.embedded)
+        try:
+            for batch in _batches(todo):
+                self._index_batch(batch, pipeline, chunker, embedder)
+        finally:
+            cache.close()
+            if self.progress:
+                self.progress.stop()
+
+    def _index_batch(self, batch: list[tuple[FileEntry, str]], pipeline: Any, chunker: Any,
+                     embedder: Any) -> None:
+        from llama_index.core.schema import Document
+
+        docs, records = [], {}
+        for entry, status in batch:
+            try:
+                data = (self.repo / entry.path).read_bytes()
+            except OSError:
+                self.summary.skipped[entry.path] = "unreadable"
+                continue
+            decoded = decode(data)
+            if decoded is None:  # changed into a binary since the plan was made
+                self.summary.skipped[entry.path] = "binary"
+                continue
+            language = detect_language(entry.path, data[:256])
+            digest = content_hash(data)
+            records[entry.path] = (FileRecord(entry.path, digest, len(data), entry.mtime_ns,
+                                              language, 0, None), status)
+            docs.append(Document(text=decoded[0], id_=entry.path, metadata={
+                "path": entry.path, "language": language, "file_hash": digest}))
+        embedded_before = embedder.embedded_count
+        nodes = pipeline.run(documents=docs)
+        definitions = chunker.take_definitions()
+        self.manifest.journal_pending(node.node_id for node in nodes)
+        self.store.vector_store.add(nodes)
+        by_path: dict[str, list[ChunkRecord]] = {path: [] for path in records}
+        for node in nodes:
+            meta = node.metadata
+            by_path[meta["path"]].append(ChunkRecord(
+                node.node_id, meta["path"], meta["start_line"], meta["end_line"], meta["symbol"],
+                meta["symbols"], meta["language"], node.get_content()))
+        updates = []
+        for path, (record, status) in records.items():
+            chunks = by_path[path]
+            defs = [(d.name, d.qualified, d.kind, d.start_line, d.end_line)
+                    for d in definitions.get(path, [])]
+            updates.append(FileUpdate(replace(record, chunks=len(chunks)), chunks, defs))
+            setattr(self.summary, status, getattr(self.summary, status) + 1)
+        self._commit(updates)
+        self.summary.chunks_written += len(nodes)
+        self.summary.embedded += embedder.embedded_count - embedded_before
+        if self.progress:
+            self.progress.advance(len(batch), sum(entry.size for entry, _ in batch))
+
+    def _drop_everything(self) -> None:
+        from .store import drop_collection
+
+        drop_collection(self.repo, self.ddir, self.settings.chroma_url)
+        self.manifest.clear()
+
+    def _last_run(self) -> dict[str, Any]:
+        s = self.summary
+        return {"added": s.added, "changed": s.changed, "removed": s.removed,
+                "unchanged": s.unchanged, "skipped": s.skipped_counts(), "at": now_iso()}
+
+
+def chars_for_tokens(max_tokens: int) -> int:
+    """Character budget for a chunk: code runs about 4 characters a token; 3.5 leaves room.
+    The real tokenizer has the last word (CodeChunker's token check)."""
+    return max(200, int((max_tokens - 24) * 3.5))
+
+
+def _content_skip_reason(data: bytes) -> str | None:
+    decoded = decode(data)
+    if decoded is None:
+        return "binary"
+    if holds_private_key(data):
+        return "secret"
+    if looks_minified(decoded[0]):
+        return "minified"
+    return None
+
+
+def _batches(todo: list[tuple[FileEntry, str]]) -> Iterator[list[tuple[FileEntry, str]]]:
+    batch: list[tuple[FileEntry, str]] = []
+    size = 0
+    for item in todo:
+        batch.append(item)
+        size += item[0].size
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

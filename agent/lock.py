@@ -1,0 +1,46 @@
+"""One writer per index: an OS file lock, released by the kernel even when the holder dies.
+
+Beside the lock, a small JSON file names the holder (PID, command, start time) so that a
+refused writer can say who holds it. Readers take no lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .errors import IndexBusy
+
+
+class WriterLock:
+    def __init__(self, data_dir: Path) -> None:
+        self._lock = FileLock(str(data_dir / "writer.lock"))
+        self._holder = data_dir / "writer.json"
+
+    def __enter__(self) -> "WriterLock":
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise IndexBusy(f"another codeagent process is updating this index ({self._who()})",
+                            "wait for it to finish, or stop that process and run again") from None
+        self._holder.write_text(json.dumps({
+            "pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._holder.unlink(missing_ok=True)
+        self._lock.release()
+
+    def _who(self) -> str:
+        try:
+            holder = json.loads(self._holder.read_text())
+        except (OSError, ValueError):
+            return "its PID is not known yet"
+        return f"PID {holder['pid']} on {holder['host']}, since {holder['started']}: {holder['command']}"

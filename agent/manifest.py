@@ -1,0 +1,208 @@
+"""The manifest: what the index holds, committed only after the vectors are stored.
+
+SQLite gives each batch one atomic commit. Chunk ids about to be written to the vector
+store are journaled as `pending` first, and ids a commit replaced as `garbage`; whatever a
+killed run left in the store is found there and deleted by the next run (`recover`), so
+the store never keeps a chunk the manifest does not list.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, language TEXT NOT NULL, chunks INTEGER NOT NULL,
+    skipped TEXT);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, symbol TEXT NOT NULL, symbols TEXT NOT NULL,
+    language TEXT NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
+CREATE TABLE IF NOT EXISTS definitions (
+    path TEXT NOT NULL, name TEXT NOT NULL, qualified TEXT NOT NULL, kind TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS definitions_by_name ON definitions(name);
+CREATE INDEX IF NOT EXISTS definitions_by_path ON definitions(path);
+CREATE TABLE IF NOT EXISTS journal (id TEXT PRIMARY KEY, state TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    language: str
+    chunks: int
+    skipped: str | None
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: str
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    symbols: str
+    language: str
+    text: str
+
+
+@dataclass
+class FileUpdate:
+    """A file's new state: its record, its chunks and its definitions (may be empty)."""
+
+    record: FileRecord
+    chunks: list[ChunkRecord]
+    definitions: list[tuple[str, str, str, int, int]]  # name, qualified, kind, start, end
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        version = self.get("schema")
+        if version is None:
+            self.set_many({"schema": SCHEMA_VERSION})
+        elif version != SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"manifest schema {version}, expected {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def get_json(self, key: str) -> Any:
+        value = self.get(key)
+        return json.loads(value) if value is not None else None
+
+    def set_many(self, values: dict[str, Any]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self._db.execute("SELECT * FROM files")
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    def counts(self) -> tuple[int, int]:
+        files = self._db.execute("SELECT COUNT(*) FROM files WHERE skipped IS NULL").fetchone()[0]
+        chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return files, chunks
+
+    def chunk_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT id FROM chunks")}
+
+    def iter_chunks(self) -> Iterator[ChunkRecord]:
+        for row in self._db.execute("SELECT * FROM chunks ORDER BY path, start_line"):
+            yield ChunkRecord(*row)
+
+    def paths_matching(self, glob: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT path FROM files WHERE skipped IS NULL AND path GLOB ?", (glob,))
+        return [row[0] for row in rows]
+
+    def journal_pending(self, ids: Iterable[str]) -> None:
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, 'pending')",
+                                 [(i,) for i in ids])
+
+    def commit(self, updates: list[FileUpdate], removed: Iterable[str] = ()) -> list[str]:
+        """Replace files' chunks and definitions in one transaction; return the garbage ids.
+
+        Garbage is what the store still holds for these files but the manifest no longer
+        lists; it is journaled so that it is deleted even if this process dies next.
+        """
+        garbage: list[str] = []
+        with self._transaction():
+            for update in updates:
+                new_ids = {c.id for c in update.chunks}
+                garbage += [i for i in self._drop_path(update.record.path) if i not in new_ids]
+                self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 _astuple(update.record))
+                self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                     [_astuple(c) for c in update.chunks])
+                self._db.executemany("INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(update.record.path, *d) for d in update.definitions])
+                self._db.executemany("DELETE FROM journal WHERE id = ? AND state = 'pending'",
+                                     [(i,) for i in new_ids])
+            for path in removed:
+                garbage += self._drop_path(path)
+                self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+            self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, 'garbage')",
+                                 [(i,) for i in garbage])
+        return garbage
+
+    def touch(self, records: list[FileRecord]) -> None:
+        """Record new stat data for files whose content did not change."""
+        with self._transaction():
+            self._db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                                 [(r.size, r.mtime_ns, r.path) for r in records])
+
+    def leftovers(self) -> list[str]:
+        """Journaled ids the manifest does not list: a killed run may have left them in the
+        store (written but never committed, or replaced but not yet deleted)."""
+        rows = self._db.execute("SELECT id FROM journal WHERE id NOT IN (SELECT id FROM chunks)")
+        return [row[0] for row in rows]
+
+    def clear_journal(self, ids: Iterable[str] | None = None) -> None:
+        with self._transaction():
+            if ids is None:
+                self._db.execute("DELETE FROM journal")
+            else:
+                self._db.executemany("DELETE FROM journal WHERE id = ?", [(i,) for i in ids])
+
+    def clear(self) -> None:
+        """Forget everything but the schema (a rebuild)."""
+        with self._transaction():
+            for table in ("files", "chunks", "definitions", "journal", "meta"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    def _drop_path(self, path: str) -> list[str]:
+        ids = [row[0] for row in self._db.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
+        self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
+        self._db.execute("DELETE FROM definitions WHERE path = ?", (path,))
+        return ids
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (Ctrl-C included)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _astuple(record: Any) -> tuple:
+    return tuple(record.__dict__.values())
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

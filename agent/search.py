@@ -1,0 +1,114 @@
+"""Semantic search over an index: open it with the model that built it, query, filter.
+
+The index records its embedding model; searching with another one would compare vectors
+from different spaces, so asking for a different model is an error that says how to
+re-index instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+from .errors import ModelMismatch
+from .indexer import data_dir, open_manifest_readonly
+from .manifest import Manifest
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: str
+    start_line: int
+    end_line: int
+    symbol: str
+    language: str
+    score: float
+    """Cosine similarity of query and chunk, -1..1."""
+    text: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Searcher:
+    """An open index: manifest, store and embedding model, ready for many queries."""
+
+    def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
+        from llama_index.core import VectorStoreIndex
+
+        from .embedding import canonical_name, load_embedding
+        from .store import open_store
+
+        self.repo = repo
+        self.manifest: Manifest = open_manifest_readonly(repo)
+        self.model_name = self.manifest.get("model") or ""
+        dimension = int(self.manifest.get("dimension") or 0)
+        asked = canonical_name(settings.embed_model)
+        if settings.explicit("embed_model") and asked != self.model_name:
+            raise ModelMismatch(
+                f"this index was built with '{self.model_name}' ({dimension}-d), "
+                f"not with '{asked}'; vectors of different models cannot be compared",
+                f"search with --embed-model {self.model_name}, or re-index with the other "
+                f"model: `codeagent index --rebuild --embed-model {asked}`")
+        if embedding is None:
+            embedding = load_embedding(self.model_name, settings.embed_device,
+                                       settings.embed_batch_size)
+        self.model, info = embedding
+        if info.dimension != dimension:
+            raise ModelMismatch(
+                f"this index holds {dimension}-d vectors but '{info.name}' makes "
+                f"{info.dimension}-d ones",
+                "re-index: `codeagent index --rebuild`")
+        self.store = open_store(repo, data_dir(repo), settings.chroma_url, self.model_name,
+                                dimension, create=False)
+        self._index = VectorStoreIndex.from_vector_store(self.store.vector_store,
+                                                         embed_model=self.model)
+
+    def close(self) -> None:
+        self.manifest.close()
+
+    def search(self, query: str, k: int = 10, language: str | None = None,
+               path_glob: str | None = None) -> list[Hit]:
+        filters = self._filters(language, path_glob)
+        if filters is False:
+            return []
+        retriever = self._index.as_retriever(similarity_top_k=k, filters=filters)
+        return [_hit(result) for result in retriever.retrieve(query)]
+
+    def _filters(self, language: str | None, path_glob: str | None) -> Any:
+        from llama_index.core.vector_stores import (FilterOperator, MetadataFilter,
+                                                    MetadataFilters)
+
+        parts = []
+        if language:
+            parts.append(MetadataFilter(key="language", value=language))
+        if path_glob:
+            paths = matching_paths(self.manifest, path_glob)
+            if not paths:
+                return False
+            parts.append(MetadataFilter(key="path", value=paths, operator=FilterOperator.IN))
+        return MetadataFilters(filters=parts) if parts else None
+
+
+def matching_paths(manifest: Manifest, glob: str) -> list[str]:
+    """Indexed paths matching a gitignore-style glob (`*.py`, `src/`, `src/**/test_*.py`)."""
+    spec = pathspec.GitIgnoreSpec.from_lines([glob])
+    return [path for path, record in manifest.files().items()
+            if record.skipped is None and spec.match_file(path)]
+
+
+def _hit(result: Any) -> Hit:
+    meta = result.node.metadata
+    # ChromaVectorStore reports exp(-cosine distance); people read cosine similarity.
+    score = 1.0 + math.log(result.score) if result.score else -1.0
+    return Hit(meta["path"], int(meta["start_line"]), int(meta["end_line"]), meta["symbol"],
+               meta["language"], round(score, 4), result.node.get_content())

@@ -1,0 +1,168 @@
+"""One settings object: defaults < `.codeagent.toml` in the repo < `CODEAGENT_*` env < flags.
+
+Every field can be set in all three places under the same name (`embed_model` in the TOML
+file, `CODEAGENT_EMBED_MODEL` in the environment, `--embed-model` where a command has the
+flag). `Settings.sources` records where each value came from, so that "was this chosen by
+the user?" has an answer (the embedding fallback and `codeagent config` need it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import UsageError
+
+DEFAULT_EMBED_MODEL = "sentence-transformers/all-mpnet-base-v2"
+CONFIG_FILE = ".codeagent.toml"
+ENV_PREFIX = "CODEAGENT_"
+
+
+@dataclass
+class Settings:
+    """Everything codeagent can be told. Field docstrings are the documentation."""
+
+    embed_model: str = DEFAULT_EMBED_MODEL
+    """Hugging Face sentence-transformers model (hub name or local directory) for embeddings."""
+
+    embed_device: str = "auto"
+    """Where to embed: auto (cuda, then mps, then cpu), cuda, mps or cpu."""
+
+    embed_batch_size: int = 32
+    """Chunks per forward pass of the embedding model; raise it on a GPU."""
+
+    max_file_bytes: int = 1_000_000
+    """Files larger than this are skipped (reported as 'too large')."""
+
+    ignore_patterns: list[str] = field(default_factory=list)
+    """Extra gitignore-style patterns to leave out, on top of .gitignore and .codeagentignore."""
+
+    secret_patterns: list[str] = field(default_factory=list)
+    """Extra gitignore-style patterns of secret files, never indexed or shown."""
+
+    window_lines: int = 40
+    """Lines per chunk for text formats and files tree-sitter cannot parse."""
+
+    window_overlap: int = 10
+    """Lines shared by consecutive line-window chunks."""
+
+    chroma_url: str | None = None
+    """A Chroma server (http://host:port, started with `chroma run`) instead of the embedded store."""
+
+    search_k: int = 10
+    """Hits returned by `codeagent search` when -k is not given."""
+
+    ollama_host: str = "http://127.0.0.1:11434"
+    """Ollama server for the agent commands; OLLAMA_HOST is honored."""
+
+    llm_model: str = "codellama:34b"
+    """Ollama model that drives the agent."""
+
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Where each field's value came from: default, file, env or flag (not a setting)."""
+
+    def explicit(self, name: str) -> bool:
+        """True when the user chose this value (file, env or flag) rather than the default."""
+        return self.sources.get(name, "default") != "default"
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings) if f.name != "sources"]
+
+
+def load_settings(repo: Path | None, flags: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings for a repository; flags that are None were not given."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    settings.sources = {name: "default" for name in setting_names()}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if repo is not None:
+        layers.append(("file", _read_config_file(repo / CONFIG_FILE)))
+    layers.append(("env", _read_environment(environ)))
+    layers.append(("flag", {k: v for k, v in (flags or {}).items() if v is not None}))
+    for source, values in layers:
+        for name, raw in values.items():
+            setattr(settings, name, _coerce(name, raw, source))
+            settings.sources[name] = source
+    settings.ollama_host = normalize_ollama_host(settings.ollama_host)
+    return settings
+
+
+def normalize_ollama_host(host: str) -> str:
+    """Accept what OLLAMA_HOST accepts ("0.0.0.0", "host:port", URLs) and return a URL."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    scheme, rest = host.split("://", 1)
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        rest += ":11434"
+    if rest.startswith("0.0.0.0"):
+        rest = "127.0.0.1" + rest[len("0.0.0.0"):]
+    return f"{scheme}://{rest}"
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}", "fix or remove the file") from exc
+    for name in data:
+        _check_known(name, str(path))
+    return data
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if environ.get("OLLAMA_HOST"):
+        values["ollama_host"] = environ["OLLAMA_HOST"]
+    for key, raw in environ.items():
+        if key.startswith(ENV_PREFIX) and raw != "":
+            name = key[len(ENV_PREFIX):].lower()
+            if name in setting_names():
+                values[name] = raw
+    return values
+
+
+def _check_known(name: str, where: str) -> None:
+    if name not in setting_names():
+        close = difflib.get_close_matches(name, setting_names(), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see `codeagent config` for the names"
+        raise UsageError(f"unknown setting '{name}' in {where}", hint)
+
+
+def _coerce(name: str, raw: Any, source: str) -> Any:
+    """Turn a TOML, environment or flag value into the field's type, or explain why not."""
+    default = getattr(Settings(), name)
+    kind = type(default)
+    try:
+        if isinstance(default, list):
+            if isinstance(raw, str):
+                return [part.strip() for part in raw.split(",") if part.strip()]
+            return [str(item) for item in raw]
+        if isinstance(default, bool):
+            if isinstance(raw, str):
+                if raw.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if raw.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            return bool(raw)
+        if isinstance(default, int):
+            value = int(raw)
+            if value < 0:
+                raise ValueError(raw)
+            return value
+        if default is None or kind is str:
+            return str(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        pass
+    raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
+                     f"expected a {'whole number >= 0' if kind is int else kind.__name__}")

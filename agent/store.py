@@ -1,0 +1,133 @@
+"""The vector store: an embedded Chroma in `<repo>/.codeagent/chroma`, or a Chroma server.
+
+Writes are upserts (re-running an interrupted batch overwrites, never duplicates) in
+batches no larger than the client's `get_max_batch_size()`; LlamaIndex's ChromaVectorStore
+uses `add` with a fixed batch size, so `add` is overridden here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.utils import node_to_metadata_dict
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from .errors import StoreUnavailable, UsageError
+
+EMBEDDED_COLLECTION = "codeagent-chunks"
+
+
+class UpsertingChromaVectorStore(ChromaVectorStore):
+    """ChromaVectorStore whose writes are idempotent upserts in client-sized batches."""
+
+    _max_batch: int = PrivateAttr()
+
+    def __init__(self, chroma_collection: Any, max_batch: int) -> None:
+        super().__init__(chroma_collection=chroma_collection)
+        self._max_batch = max_batch
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        for i in range(0, len(nodes), self._max_batch):
+            batch = nodes[i:i + self._max_batch]
+            metadatas = []
+            for node in batch:
+                meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
+                metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
+            self._collection.upsert(
+                ids=[n.node_id for n in batch],
+                embeddings=[n.get_embedding() for n in batch],
+                metadatas=metadatas,
+                documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch])
+        return [n.node_id for n in nodes]
+
+    def delete_ids(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), self._max_batch):
+            self._collection.delete(ids=ids[i:i + self._max_batch])
+
+
+class ChunkStore:
+    """One repository's collection, wherever it lives."""
+
+    def __init__(self, client: Any, collection: Any, location: str) -> None:
+        self.client = client
+        self.collection = collection
+        self.location = location
+        self.vector_store = UpsertingChromaVectorStore(collection, client.get_max_batch_size())
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def delete(self, ids: list[str]) -> None:
+        if ids:
+            self.vector_store.delete_ids(ids)
+
+    def drop(self) -> None:
+        """Delete the whole collection (a rebuild starts from nothing)."""
+        self.client.delete_collection(self.collection.name)
+
+
+def open_store(repo: Path, data_dir: Path, chroma_url: str | None, model: str,
+               dimension: int, create: bool) -> ChunkStore:
+    """Open (or create) the collection for this repository and model."""
+    client, location = _client(data_dir, chroma_url)
+    name = collection_name(repo, chroma_url)
+    try:
+        if create:
+            collection = client.get_or_create_collection(
+                name, configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embed_model": model, "dimension": dimension},
+                embedding_function=None)
+        else:
+            collection = client.get_collection(name, embedding_function=None)
+    except Exception as exc:
+        if chroma_url:
+            raise StoreUnavailable(f"the Chroma server at {chroma_url} failed: {exc}",
+                                   "check that `chroma run` is up and reachable") from exc
+        raise
+    return ChunkStore(client, collection, location)
+
+
+def drop_collection(repo: Path, data_dir: Path, chroma_url: str | None) -> None:
+    client, _ = _client(data_dir, chroma_url)
+    try:
+        client.delete_collection(collection_name(repo, chroma_url))
+    except Exception:  # absent already: Chroma raises NotFoundError or ValueError by version
+        pass
+
+
+def collection_name(repo: Path, chroma_url: str | None) -> str:
+    """Embedded stores hold one repository; a server holds many, so its names carry one."""
+    if not chroma_url:
+        return EMBEDDED_COLLECTION
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", repo.name).strip("-_")[:40] or "repo"
+    digest = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:10]
+    return f"codeagent-{slug}-{digest}"
+
+
+def _client(data_dir: Path, chroma_url: str | None) -> tuple[Any, str]:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not chroma_url:
+        path = data_dir / "chroma"
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings), str(path)
+    parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"invalid Chroma URL '{chroma_url}'", "use http://HOST:PORT")
+    port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+    try:
+        client = chromadb.HttpClient(host=parsed.hostname, port=port,
+                                     ssl=parsed.scheme == "https", settings=chroma_settings)
+        client.heartbeat()
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot reach the Chroma server at {chroma_url}: {exc}",
+                               "start it with `chroma run --path DIR --port PORT` "
+                               "or drop --chroma-url to use the embedded store") from exc
+    return client, chroma_url
