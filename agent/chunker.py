@@ -62,7 +62,7 @@ def chunk_file(path: str, language: str, text: str, *, max_chars: int = 1500,
         return FileChunks([], [])
     grammar = grammar_for(language)
     tree = symbols_mod.parse(language, text.encode("utf-8")) if grammar else None
-    ranges = _syntax_ranges(text, grammar, max_chars) if grammar else None
+    ranges = _syntax_ranges(text, grammar, max_chars) if tree is not None else None
     if ranges is None:
         ranges = _window_ranges(lines, 1, len(lines), window_lines, window_overlap, max_chars)
     else:
@@ -91,7 +91,8 @@ def _syntax_ranges(text: str, grammar: str, max_chars: int) -> list[Range] | Non
                             max_chars=max_chars)
     try:
         pieces = splitter.split_text(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # rejected, or timed out
+        symbols_mod.parser_for(grammar).reset()
         return None
     starts = line_starts(text)
     ranges: list[Range] = []

@@ -29,8 +29,11 @@ from .walker import FileEntry, RepoRules, walk
 
 DATA_DIR = ".codeagent"
 CHUNKER_VERSION = "1"
-BATCH_BYTES = 200_000  # a batch is about 10 s of CPU embedding: the most a crash can cost
-BATCH_FILES = 100
+# Files per manifest commit. Vectors reach the embedding cache batch by batch, so a crash
+# costs no embedding work whatever this size; larger batches sort more texts by length
+# together (less padding) and commit less often.
+BATCH_BYTES = 1_000_000
+BATCH_FILES = 500
 
 
 class Progress(Protocol):
@@ -139,8 +142,6 @@ class _IndexRun:
         self.store: Any = None
 
     def execute(self, rebuild: bool) -> IndexSummary:
-        from .store import collection_name
-
         location = self.settings.chroma_url or "embedded"
         recorded_store = self.manifest.get("store")
         if recorded_store is not None and recorded_store != location:
@@ -166,6 +167,8 @@ class _IndexRun:
         plan = self._plan(walked.files, force)
 
         if plan.to_index or plan.removed or plan.content_skipped or self.manifest.leftovers():
+            from .store import collection_name
+
             model, info = loaded or self._embedding(model_name, allow_fallback,
                                                     need_model=bool(plan.to_index))
             self._open_store(info)
@@ -280,7 +283,8 @@ class _IndexRun:
         from llama_index.core.ingestion import IngestionPipeline
 
         from .chunker import CodeChunker
-        from .embedding import CachedEmbedding, EmbeddingCache, token_counter
+        from .embed_cache import CachedEmbedding, EmbeddingCache
+        from .embedding import token_counter
 
         cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.name)
         embedder = CachedEmbedding(model, cache, self.settings.embed_batch_size)

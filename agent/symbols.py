@@ -41,6 +41,10 @@ class Reference:
     line: int
 
 
+# No file may stall indexing: a parse that takes longer fails, and the file gets windows.
+PARSE_TIMEOUT_MICROS = 5_000_000
+
+
 @lru_cache(maxsize=None)
 def parser_for(grammar: str) -> Any:
     """A tree-sitter parser for a grammar name (tree-sitter-languages' names)."""
@@ -49,7 +53,13 @@ def parser_for(grammar: str) -> Any:
     with warnings.catch_warnings():
         # tree-sitter 0.21 deprecates the loader that tree-sitter-languages 1.10 still uses.
         warnings.simplefilter("ignore", FutureWarning)
-        return get_parser(grammar)
+        parser = get_parser(grammar)
+    parser.set_timeout_micros(PARSE_TIMEOUT_MICROS)
+    if grammar == "lua":
+        # The Lua grammar of tree-sitter-languages 1.10 misparses, or never returns, until
+        # its parser has read one comment; after that it parses correctly for good.
+        parser.parse(b"--\n")
+    return parser
 
 
 @lru_cache(maxsize=None)
@@ -73,9 +83,16 @@ def has_tags(language: str) -> bool:
 
 
 def parse(language: str, source: bytes) -> Any | None:
-    """The syntax tree of a file, or None when the language has no grammar."""
+    """The syntax tree of a file, or None: no grammar, or the parse timed out."""
     grammar = GRAMMARS.get(language)
-    return parser_for(grammar).parse(source) if grammar else None
+    if grammar is None:
+        return None
+    parser = parser_for(grammar)
+    try:
+        return parser.parse(source)
+    except ValueError:  # timed out; the parser must be reset before its next file
+        parser.reset()
+        return None
 
 
 def definitions(language: str, tree: Any) -> list[Definition]:
@@ -102,7 +119,7 @@ def definitions(language: str, tree: Any) -> list[Definition]:
             kind = "method"
         qualified = f"{stack[-1][1]}.{name}" if stack else name
         result.append(Definition(name, qualified, kind, node.start_point[0] + 1,
-                                 node.end_point[0] + 1))
+                                 _end_line(node)))
         stack.append((node.end_byte, qualified, kind))
     return result
 
@@ -120,3 +137,9 @@ def references(language: str, tree: Any) -> list[Reference]:
             refs.append(Reference(name_node.text.decode("utf-8", "replace"),
                                   kinds[0][len("reference."):], name_node.start_point[0] + 1))
     return sorted(set(refs), key=lambda r: (r.line, r.name))
+
+
+def _end_line(node: Any) -> int:
+    """Last line of a node; one ending at column 0 (after its newline) ends the line before."""
+    row, column = node.end_point
+    return max(node.start_point[0] + 1, row + (1 if column else 0))

@@ -1,0 +1,112 @@
+"""Index throughput: `codeagent index` end to end vs the raw encoder, in one run.
+
+    python bench/index_throughput.py --mirror /path/to/owner+name/repo [--commit SHA]
+        [--model sentence-transformers/all-MiniLM-L6-v2] [--batch-size 32] [--device cpu]
+
+1. materializes the repository at the commit into a scratch directory;
+2. times `codeagent index` as a user runs it (a fresh process: start-up, model load, walk,
+   chunk, embed, store, manifest) -> end-to-end chunks/s;
+3. embeds exactly the same chunk texts with the bare SentenceTransformer.encode, same model,
+   batch size and device -> raw encoder chunks/s;
+4. times a second `codeagent index` with nothing changed (no-op re-index).
+Prints the ratios (targets: end-to-end / raw >= 0.9, no-op / full <= 0.02) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def materialize(mirror: Path, commit: str, dest: Path) -> None:
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", commit],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def timed_index(repo: Path, model: str, batch: int, device: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "codeagent", "index", str(repo), "--json",
+                          "--embed-model", model, "--embed-batch-size", str(batch),
+                          "--embed-device", device], capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if run.returncode != 0:
+        sys.exit(f"codeagent index failed:\n{run.stderr}")
+    return elapsed, json.loads(run.stdout)
+
+
+def embed_texts(repo: Path) -> list[str]:
+    """The strings the indexer embedded, rebuilt from the manifest the same way."""
+    from llama_index.core.schema import MetadataMode
+
+    from codeagent.chunker import Chunk, chunk_node
+    from codeagent.indexer import data_dir
+    from codeagent.manifest import Manifest
+
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    texts = [chunk_node(Chunk(c.path, c.language, c.start_line, c.end_line, c.text, c.symbol,
+                              tuple(filter(None, c.symbols.split(",")))), "")
+             .get_content(MetadataMode.EMBED) for c in manifest.iter_chunks()]
+    manifest.close()
+    return texts
+
+
+def raw_encoder_seconds(texts: list[str], model: str, batch: int, device: str) -> float:
+    from sentence_transformers import SentenceTransformer
+
+    from codeagent.embedding import resolve_model_dir
+
+    encoder = SentenceTransformer(str(resolve_model_dir(model)), device=device)
+    encoder.encode(texts[:batch], batch_size=batch)  # warm-up, as the first batch of a run
+    started = time.perf_counter()
+    encoder.encode(texts, batch_size=batch, normalize_embeddings=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mirror", type=Path, required=True, help="bare git directory")
+    parser.add_argument("--commit", default="HEAD")
+    parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="codeagent-bench-"))
+    try:
+        repo = scratch / "repo"
+        materialize(args.mirror, args.commit, repo)
+        full_s, summary = timed_index(repo, args.model, args.batch_size, args.device)
+        noop_s, noop = timed_index(repo, args.model, args.batch_size, args.device)
+        assert noop["chunks_written"] == 0, "the no-op run re-embedded something"
+        texts = embed_texts(repo)
+        assert len(texts) == summary["chunks"]
+        raw_s = raw_encoder_seconds(texts, args.model, args.batch_size, args.device)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    chunks = summary["chunks"]
+    result = {
+        "repo": args.mirror.parent.name, "commit": args.commit, "model": args.model,
+        "batch_size": args.batch_size, "device": args.device, "files": summary["files"],
+        "chunks": chunks, "index_seconds": round(full_s, 2),
+        "index_chunks_per_s": round(chunks / full_s, 2),
+        "raw_encoder_seconds": round(raw_s, 2), "raw_chunks_per_s": round(chunks / raw_s, 2),
+        "end_to_end_over_raw": round(raw_s / full_s, 3),
+        "noop_seconds": round(noop_s, 3), "noop_over_full": round(noop_s / full_s, 4),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

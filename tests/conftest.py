@@ -1,0 +1,53 @@
+"""Test setup: never touch the network, and share the one expensive thing (the model)."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports huggingface_hub: a test must never try to download a model.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.pop("OLLAMA_HOST", None)
+for _key in [k for k in os.environ if k.startswith("CODEAGENT_")]:
+    del os.environ[_key]
+
+import pytest  # noqa: E402
+
+from support import make_repo  # noqa: E402
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real bundled MiniLM, loaded once: (HuggingFaceEmbedding, EmbeddingInfo)."""
+    from codeagent.embedding import load_embedding
+
+    return load_embedding(MINILM, "cpu", 32)
+
+
+@pytest.fixture
+def mock_embedding():
+    """Constant vectors, for tests where only the bookkeeping matters."""
+    from llama_index.core.embeddings import MockEmbedding
+
+    from codeagent.embedding import EmbeddingInfo
+
+    return MockEmbedding(embed_dim=8), EmbeddingInfo("mock-8", 8, "cpu", 256)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A fresh copy of the fixture repository."""
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def settings_for():
+    from codeagent.settings import load_settings
+
+    def build(root, **flags):
+        return load_settings(root, flags, environ={})
+
+    return build

@@ -1,0 +1,86 @@
+"""The `codeagent` command as a user runs it: real processes, real model, JSON that parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from support import make_repo
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def codeagent(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "codeagent", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_help_does_not_load_the_heavy_libraries():
+    probe = ("import sys\nfrom codeagent.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
+             "heavy = [m for m in ('torch', 'chromadb', 'transformers', 'llama_index')"
+             " if m in sys.modules]\nprint(code, heavy)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
+    assert "index" in out.stdout and "search" in out.stdout
+
+
+@pytest.mark.slow
+def test_index_search_status_round_trip(tmp_path):
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    run = codeagent("index", str(repo), "--embed-model", MINILM, "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["added"] == 6 and summary["chunks"] > 0 and summary["model"] == MINILM
+
+    # from a subdirectory, the repository is found by walking up
+    run = codeagent("search", "where are HTTP redirects followed", "--json", "-k", "3",
+                    cwd=repo / "net")
+    assert run.returncode == 0, run.stderr
+    hits = json.loads(run.stdout)["hits"]
+    assert hits[0]["path"] == "net/redirects.py"
+    assert {"path", "start_line", "end_line", "symbol", "score", "text"} <= set(hits[0])
+
+    run = codeagent("search", "redirect", "--repo", str(repo), "--lang", "python", "-k", "2")
+    first = run.stdout.splitlines()[0]
+    assert first.startswith("net/redirects.py:") and run.returncode == 0
+
+    run = codeagent("status", "--repo", str(repo), "--json")
+    status = json.loads(run.stdout)
+    assert status["files"] == 6 and status["chunks"] == summary["chunks"]
+    assert status["model"] == MINILM and status["dimension"] == 384
+
+    run = codeagent("index", str(repo), "--json")  # no change: nothing embedded, model kept
+    again = json.loads(run.stdout)
+    assert (again["unchanged"], again["chunks_written"], again["model"]) == (6, 0, MINILM)
+
+
+def test_errors_are_one_clear_message_with_a_distinct_exit_code(tmp_path):
+    run = codeagent("status", "--repo", str(tmp_path))
+    assert run.returncode == 3
+    assert "no index" in run.stderr and "codeagent index" in run.stderr
+    assert "Traceback" not in run.stderr
+
+    (tmp_path / ".codeagent.toml").write_text("embed_batch_size = 'lots'\n")
+    run = codeagent("index", str(tmp_path))
+    assert run.returncode == 2 and "embed_batch_size" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_load_is_exit_5(tmp_path):
+    make_repo(tmp_path / "repo", hostile=False)
+    run = codeagent("index", str(tmp_path / "repo"), "--embed-model", "nobody/no-such-model")
+    assert run.returncode == 5 and "nobody/no-such-model" in run.stderr
+
+
+def test_config_shows_values_and_where_they_came_from(tmp_path):
+    (tmp_path / ".codeagent.toml").write_text("search_k = 7\n")
+    run = codeagent("config", "--repo", str(tmp_path), "--json",
+                    env={"CODEAGENT_EMBED_DEVICE": "cpu"})
+    shown = json.loads(run.stdout)
+    assert shown["search_k"] == {"value": 7, "source": "file"}
+    assert shown["embed_device"] == {"value": "cpu", "source": "env"}
+    assert shown["embed_model"]["source"] == "default"

@@ -1,0 +1,229 @@
+"""Incremental indexing: exactly the right chunks after every kind of change or failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from support import assert_index_matches_disk, indexed_state, write_files
+
+from codeagent.embed_cache import CachedEmbedding, EmbeddingCache
+from codeagent.errors import IndexBusy, ModelMismatch
+from codeagent.indexer import data_dir, run_index
+from codeagent.manifest import Manifest
+
+INDEXED = {"net/redirects.py", "storage/cache.go", "auth/password.rs", "web/format.js",
+           "docs/deploy.md", "config/app.yaml", ".gitignore", "keep.log", "broken.py",
+           "conflict.py", "legacy.py", "empty.py"}
+
+
+def index(repo, settings_for, embedding, **kwargs):
+    return run_index(repo, settings_for(repo), embedding=embedding, **kwargs)
+
+
+def test_first_run_indexes_the_fixture_with_the_documented_treatment(repo, settings_for,
+                                                                      mock_embedding):
+    summary = index(repo, settings_for, mock_embedding)
+    assert summary.added == len(INDEXED) and summary.unchanged == 0
+    assert summary.skipped == {".env": "secret", "big.txt": "too large",
+                               "outside_link.py": "symlink outside repository",
+                               "blob.xyz": "binary"}
+    chunks = assert_index_matches_disk(repo, INDEXED)
+    texts = "\n".join(meta["text"] for meta in chunks.values())
+    assert "supersecret" not in texts and "OUTSIDE_SECRET" not in texts
+    assert "café au lait" in texts  # the latin-1 file, decoded, not dropped
+    assert not any(meta["path"] == "empty.py" for meta in chunks.values())
+    broken = [m for m in chunks.values() if m["path"] == "broken.py"]
+    assert broken, "a file with a syntax error is still indexed"
+    assert (data_dir(repo) / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_second_run_embeds_nothing_and_leaves_the_index_alone(repo, settings_for,
+                                                               mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    before, _ = indexed_state(repo)
+    summary = index(repo, settings_for, mock_embedding)
+    assert (summary.added, summary.changed, summary.removed, summary.chunks_written) == (0, 0, 0, 0)
+    assert summary.unchanged == len(INDEXED)
+    assert indexed_state(repo)[0] == before
+
+
+def test_touched_but_unchanged_files_are_not_re_embedded(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    path = repo / "net/redirects.py"
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    summary = index(repo, settings_for, mock_embedding)
+    assert summary.changed == 0 and summary.chunks_written == 0
+
+
+def test_modify_delete_rename_add(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    (repo / "net/redirects.py").write_text(
+        (repo / "net/redirects.py").read_text().replace("MAX_REDIRECTS = 30", "MAX_REDIRECTS = 5"))
+    (repo / "storage/cache.go").unlink()
+    (repo / "auth/password.rs").rename(repo / "auth/hashing.rs")
+    write_files(repo, {"web/cart.js": "export function total(items) {\n  return 0;\n}\n"})
+    summary = index(repo, settings_for, mock_embedding)
+    assert (summary.added, summary.changed, summary.removed) == (2, 1, 2)
+    expected = INDEXED - {"storage/cache.go", "auth/password.rs"} | {"auth/hashing.rs",
+                                                                       "web/cart.js"}
+    chunks = assert_index_matches_disk(repo, expected)
+    assert any("MAX_REDIRECTS = 5" in m["text"] for m in chunks.values())
+    assert not any("MAX_REDIRECTS = 30" in m["text"] for m in chunks.values())
+
+
+def test_identical_files_keep_their_own_chunks(repo, settings_for, mock_embedding):
+    same = "def twin():\n    return 'same content'\n"
+    write_files(repo, {"a/twin.py": same, "b/twin.py": same})
+    index(repo, settings_for, mock_embedding)
+    (repo / "a/twin.py").unlink()
+    index(repo, settings_for, mock_embedding)
+    chunks = assert_index_matches_disk(repo, INDEXED | {"b/twin.py"})
+    assert [m["path"] for m in chunks.values() if "same content" in m["text"]] == ["b/twin.py"]
+
+
+def test_a_file_that_becomes_secret_or_binary_leaves_the_index(repo, settings_for,
+                                                                mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    (repo / "keep.log").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n")
+    (repo / "legacy.py").write_bytes(b"\x00\x01binary now")
+    summary = index(repo, settings_for, mock_embedding)
+    assert summary.skipped["keep.log"] == "secret" and summary.skipped["legacy.py"] == "binary"
+    assert_index_matches_disk(repo, INDEXED - {"keep.log", "legacy.py"})
+
+
+def test_interrupted_commit_keeps_the_old_index_and_next_run_finishes(repo, settings_for,
+                                                                       mock_embedding,
+                                                                       monkeypatch):
+    index(repo, settings_for, mock_embedding)
+    old_chunks, _ = indexed_state(repo)
+    (repo / "web/format.js").write_text((repo / "web/format.js").read_text() + "\n// new tail\n")
+
+    real_commit = Manifest.commit
+
+    def die_after_upsert(self, updates, removed=()):
+        if updates:  # the vectors of this batch are in the store; the manifest never hears
+            raise KeyboardInterrupt
+        return real_commit(self, updates, removed)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Manifest, "commit", die_after_upsert)
+        with pytest.raises(KeyboardInterrupt):
+            index(repo, settings_for, mock_embedding)
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    try:  # the manifest still lists the old chunks, and they are all still in the store
+        assert manifest.chunk_ids() == set(old_chunks)
+    finally:
+        manifest.close()
+    summary = index(repo, settings_for, mock_embedding)
+    assert summary.changed == 1
+    assert any("cleaned up" in note for note in summary.notes)
+    chunks = assert_index_matches_disk(repo, INDEXED)
+    assert any("// new tail" in m["text"] for m in chunks.values())
+
+
+def test_interrupted_embedding_loses_nothing(repo, settings_for, mock_embedding, monkeypatch):
+    model, info = mock_embedding
+    calls = {"n": 0}
+    original = type(model)._get_text_embeddings
+
+    def flaky(self, texts):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return original(self, texts)
+
+    monkeypatch.setattr(type(model), "_get_text_embeddings", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        index(repo, settings_for, mock_embedding)
+    index(repo, settings_for, mock_embedding)
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid(repo, settings_for, mock_embedding):
+    data_dir(repo).mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from codeagent.lock import WriterLock\n"
+         "with WriterLock(Path(sys.argv[1])):\n"
+         "    print('locked', flush=True); time.sleep(60)\n", str(data_dir(repo))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexBusy) as err:
+            index(repo, settings_for, mock_embedding)
+        assert f"PID {holder.pid}" in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    index(repo, settings_for, mock_embedding)  # the lock died with its holder
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_chroma_writes_never_exceed_the_clients_batch_size(repo, settings_for, mock_embedding,
+                                                           monkeypatch):
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+    sizes = []
+    original_upsert = Collection.upsert
+
+    def recording_upsert(self, ids, *args, **kwargs):
+        sizes.append(len(ids))
+        return original_upsert(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "get_max_batch_size", lambda self: 5)
+    monkeypatch.setattr(Collection, "upsert", recording_upsert)
+    summary = index(repo, settings_for, mock_embedding)
+    assert max(sizes) <= 5 and sum(sizes) == summary.chunks_written > 5
+
+
+def test_asking_for_another_model_is_a_clear_error(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    with pytest.raises(ModelMismatch) as err:
+        run_index(repo, settings_for(repo, embed_model="sentence-transformers/all-MiniLM-L6-v2"))
+    assert "--rebuild" in err.value.hint
+
+
+def test_rebuild_with_a_model_that_cannot_load_keeps_the_old_index(repo, settings_for,
+                                                                    mock_embedding):
+    from codeagent.errors import EmbeddingUnavailable
+
+    index(repo, settings_for, mock_embedding)
+    with pytest.raises(EmbeddingUnavailable):
+        run_index(repo, settings_for(repo, embed_model="nobody/no-such-model"), rebuild=True)
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_changed_chunking_settings_re_chunk_every_file(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    summary = run_index(repo, settings_for(repo, window_lines=5, window_overlap=1),
+                        embedding=mock_embedding)
+    assert summary.changed == len(INDEXED)
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_damaged_manifest_is_set_aside_and_rebuilt(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    manifest = data_dir(repo) / "manifest.sqlite"
+    for suffix in ("-wal", "-shm"):
+        (data_dir(repo) / f"manifest.sqlite{suffix}").unlink(missing_ok=True)
+    manifest.write_bytes(b"this is not a database" * 100)
+    summary = index(repo, settings_for, mock_embedding)
+    assert any("damaged" in note for note in summary.notes)
+    assert list(data_dir(repo).glob("manifest.damaged-*.sqlite"))
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_embedding_cache_reuses_vectors_and_keeps_order(tmp_path, mock_embedding):
+    model, _ = mock_embedding
+    cache = EmbeddingCache(tmp_path / "cache.sqlite", "mock")
+    embedder = CachedEmbedding(model, cache, batch_size=2)
+    texts = ["bb", "a", "cccc", "a"]
+    first = embedder.get_text_embedding_batch(texts)
+    assert embedder.embedded_count == 3  # "a" twice is embedded once
+    again = embedder.get_text_embedding_batch(texts)
+    assert embedder.embedded_count == 3 and again == first
