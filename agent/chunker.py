@@ -30,6 +30,10 @@ Fits = Callable[[list[str]], list[bool]]
 # Pieces this short (a lone `class A:` header, a closing brace) are merged into a
 # neighbour: on their own they are noise in the index.
 SMALL_PIECE_CHARS = 120
+# CodeSplitter measures stripped pieces and cuts a too-long function after its signature;
+# whole lines and a re-attached signature may exceed its budget by this factor. The model's
+# tokenizer still has the last word.
+SLACK = 1.25
 
 EMBED_KEYS = ("path", "symbol")
 SYMBOL_TOKENS = 16  # room kept for the symbol name in the embedded header
@@ -52,6 +56,7 @@ class Chunk:
 class FileChunks:
     chunks: list[Chunk]
     definitions: list[symbols_mod.Definition]
+    references: list[symbols_mod.Reference]
 
 
 def chunk_file(path: str, language: str, text: str, *, max_chars: int = 1500,
@@ -60,7 +65,7 @@ def chunk_file(path: str, language: str, text: str, *, max_chars: int = 1500,
     """Chunks and definitions of one file. `fits` says which texts fit the embedding model."""
     lines = split_lines(text)
     if not any(line.strip() for line in lines):
-        return FileChunks([], [])
+        return FileChunks([], [], [])
     grammar = grammar_for(language)
     tree = symbols_mod.parse(language, text.encode("utf-8")) if grammar else None
     ranges = _syntax_ranges(text, grammar, max_chars) if tree is not None else None
@@ -77,7 +82,7 @@ def chunk_file(path: str, language: str, text: str, *, max_chars: int = 1500,
         chunks.append(Chunk(path, language, start, end, "\n".join(lines[start - 1:end]),
                             _symbol_for(start, end, inside, definitions),
                             tuple(d.qualified for d in inside)))
-    return FileChunks(chunks, definitions)
+    return FileChunks(chunks, definitions, symbols_mod.references(language, tree))
 
 
 def chunk_id(chunk: Chunk) -> str:
@@ -121,7 +126,7 @@ def _merge_small(ranges: list[Range], lines: list[str], max_chars: int) -> list[
     carry: Range | None = None
     for start, end in ranges:
         if carry is not None:
-            if _chars(lines, carry[0], end) <= max_chars:
+            if _chars(lines, carry[0], end) <= max_chars * SLACK:
                 start, end = carry[0], max(carry[1], end)
             else:
                 merged.append(carry)
@@ -205,8 +210,7 @@ def _enforce_budget(ranges: list[Range], lines: list[str], max_chars: int,
 
 
 def _fit(ranges: list[Range], lines: list[str], max_chars: int, fits: Fits | None) -> list[bool]:
-    # CodeSplitter measures stripped pieces; whole lines add indentation, hence the slack.
-    verdicts = [_chars(lines, s, e) <= max_chars * 1.25 for s, e in ranges]
+    verdicts = [_chars(lines, s, e) <= max_chars * SLACK for s, e in ranges]
     if fits is not None:
         texts = ["\n".join(lines[s - 1:e]) for s, e in ranges]
         verdicts = [a and b for a, b in zip(verdicts, fits(texts))]
@@ -251,7 +255,7 @@ class CodeChunker(NodeParser):
     Documents carry `path`, `language` and `file_hash` metadata. Nodes embed as
     "path: ...\\nsymbol: ...\\n\\n<code>": the path and symbol name are strong signals for
     questions that name a module or function. Each file's definitions are kept for the
-    indexer to record (`take_definitions`).
+    indexer to record (`take_symbols`).
     """
 
     max_chars: int = 1500
@@ -259,7 +263,7 @@ class CodeChunker(NodeParser):
     window_overlap: int = 10
     max_tokens: int | None = None
     _count_tokens: Callable[[list[str]], list[int]] | None = PrivateAttr(default=None)
-    _definitions: dict[str, list[symbols_mod.Definition]] = PrivateAttr(default_factory=dict)
+    _symbols: dict[str, FileChunks] = PrivateAttr(default_factory=dict)
 
     def __init__(self, count_tokens: Callable[[list[str]], list[int]] | None = None,
                  **kwargs: Any) -> None:
@@ -267,8 +271,9 @@ class CodeChunker(NodeParser):
         super().__init__(**kwargs)
         self._count_tokens = count_tokens
 
-    def take_definitions(self) -> dict[str, list[symbols_mod.Definition]]:
-        taken, self._definitions = self._definitions, {}
+    def take_symbols(self) -> dict[str, FileChunks]:
+        """Per path, the definitions and references of the files parsed since the last call."""
+        taken, self._symbols = self._symbols, {}
         return taken
 
     def _parse_nodes(self, nodes: Sequence[BaseNode], show_progress: bool = False,
@@ -280,7 +285,7 @@ class CodeChunker(NodeParser):
                                 max_chars=self.max_chars, window_lines=self.window_lines,
                                 window_overlap=self.window_overlap,
                                 fits=self._fits_for(meta["path"]))
-            self._definitions[meta["path"]] = result.definitions
+            self._symbols[meta["path"]] = result
             out.extend(chunk_node(chunk, meta["file_hash"], doc) for chunk in result.chunks)
         return out
 

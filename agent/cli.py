@@ -69,6 +69,7 @@ def cli() -> None:
       codeagent index ~/src/myrepo
       codeagent search "where are HTTP redirects followed" --repo ~/src/myrepo
       codeagent status --repo ~/src/myrepo
+      codeagent tool read_file --path src/app.py --start-line 10 --repo ~/src/myrepo
 
     Settings come from defaults < .codeagent.toml in the repository < CODEAGENT_* variables
     < flags (see `codeagent config`). The index lives in <repo>/.codeagent/.
@@ -178,6 +179,73 @@ def status(repo: Path | None, as_json: bool) -> None:
         _emit_json(info)
     else:
         click.echo("\n".join(status_lines(info)))
+
+
+class ToolCommands(click.Group):
+    """One command per agent tool, its flags made from the tool's arguments."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .tools import TOOLS
+
+        return sorted(TOOLS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        import inspect
+        import typing
+
+        from .tools import TOOLS, description, parameters
+
+        fn = TOOLS.get(name)
+        if fn is None:
+            return None
+        params: list[click.Parameter] = []
+        for param in parameters(fn):
+            kind, doc = str, ""
+            if typing.get_origin(param.annotation) is typing.Annotated:
+                kind, doc = typing.get_args(param.annotation)[:2]
+            base = next((t for t in (bool, int, str) if t == kind or t in typing.get_args(kind)), str)
+            flag = "--" + param.name.replace("_", "-")
+            required = param.default is inspect.Parameter.empty
+            if base is bool:
+                params.append(click.Option([f"{flag}/--no-{flag[2:]}", param.name],
+                                           default=param.default, help=doc))
+            else:
+                params.append(click.Option([flag, param.name], type=base, required=required,
+                                           default=None if required else param.default,
+                                           help=doc, show_default=not required))
+        params.append(click.Option(["--repo"], type=click.Path(exists=True, file_okay=False,
+                                                                path_type=Path),
+                                   help="Repository (default: the one holding the current "
+                                        "directory)."))
+
+        def run(repo: Path | None, **args: Any) -> None:
+            from .tools import ToolContext, bind
+
+            root = (repo or find_repo(Path.cwd())).resolve()
+            context = ToolContext(root, _settings(root))
+            try:
+                output = bind(fn, context)(**args)
+            finally:
+                context.close()
+            click.echo(output)
+            if output.startswith("error:"):
+                sys.exit(1)
+
+        return click.Command(name, params=params, callback=run, help=description(fn),
+                             context_settings=CONTEXT)
+
+
+@cli.group(cls=ToolCommands, context_settings=CONTEXT)
+def tool() -> None:
+    """Run one of the agent's tools yourself, exactly as the model calls it.
+
+    \b
+      codeagent tool read_file --path src/x.py --start-line 10 --end-line 40
+      codeagent tool grep --pattern "def send" --path-glob "*.py"
+      codeagent tool find_symbol --name Session.send
+
+    Exit status 1 when the tool answers with an error line.
+    """
 
 
 @cli.command(context_settings=CONTEXT)

@@ -22,13 +22,14 @@ from typing import Any, Iterator, Protocol
 from .errors import IndexProblem, ModelMismatch
 from .languages import detect_language
 from .lock import WriterLock
-from .manifest import ChunkRecord, FileRecord, FileUpdate, Manifest, now_iso
-from .settings import Settings
+from .manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate, Manifest,
+                       OutdatedManifest, ReferenceRecord, now_iso)
+from .settings import Settings, chroma_url_for
 from .textfile import content_hash, decode, holds_private_key, looks_minified
 from .walker import FileEntry, RepoRules, walk
 
 DATA_DIR = ".codeagent"
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 # Files per manifest commit. Vectors reach the embedding cache batch by batch, so a crash
 # costs no embedding work whatever this size; larger batches sort more texts by length
 # together (less padding) and commit less often.
@@ -109,6 +110,8 @@ def open_manifest_readonly(repo: Path) -> Manifest:
         raise IndexProblem(f"{repo} has no index yet", f"run `codeagent index {repo}` first")
     try:
         manifest = Manifest(path)
+    except OutdatedManifest as exc:
+        raise IndexProblem(str(exc), f"run `codeagent index {repo}` to rebuild it") from exc
     except sqlite3.DatabaseError as exc:
         raise IndexProblem(f"the index of {repo} is damaged ({exc})",
                            f"run `codeagent index {repo}` to rebuild it") from exc
@@ -123,6 +126,10 @@ def _open_manifest(ddir: Path) -> tuple[Manifest, list[str]]:
     path = ddir / "manifest.sqlite"
     try:
         return Manifest(path), []
+    except OutdatedManifest as exc:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return Manifest(path), [f"{exc}: rebuilt it"]
     except sqlite3.DatabaseError as exc:
         aside = path.with_name(f"manifest.damaged-{time.strftime('%Y%m%d-%H%M%S')}.sqlite")
         shutil.move(str(path), aside)
@@ -142,8 +149,9 @@ class _IndexRun:
         self.store: Any = None
 
     def execute(self, rebuild: bool) -> IndexSummary:
-        location = self.settings.chroma_url or "embedded"
         recorded_store = self.manifest.get("store")
+        self.chroma_url = chroma_url_for(self.settings, recorded_store)
+        location = self.chroma_url or "embedded"
         if recorded_store is not None and recorded_store != location:
             self.summary.notes.append(f"the index moved from {recorded_store} to {location}: "
                                       "rebuilding it there")
@@ -179,7 +187,7 @@ class _IndexRun:
             self.manifest.set_many({
                 "model": info.name, "dimension": info.dimension, "max_tokens": info.max_tokens,
                 "fallback_from": info.fallback_from or "", "device": info.device,
-                "store": location, "collection": collection_name(self.repo, self.settings.chroma_url)})
+                "store": location, "collection": collection_name(self.repo, self.chroma_url)})
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
         self.summary.files, self.summary.chunks = files, chunks
@@ -228,7 +236,7 @@ class _IndexRun:
                 self.summary.skipped[entry.path] = reason
                 plan.content_skipped.append(FileUpdate(
                     FileRecord(entry.path, digest, entry.size, entry.mtime_ns, language, 0,
-                               reason), [], []))
+                               reason), []))
             else:
                 plan.to_index.append((entry, "changed" if old else "added"))
         walked = {entry.path for entry in entries}
@@ -264,7 +272,7 @@ class _IndexRun:
     def _open_store(self, info: Any) -> None:
         from .store import open_store
 
-        self.store = open_store(self.repo, self.ddir, self.settings.chroma_url, info.name,
+        self.store = open_store(self.repo, self.ddir, self.chroma_url, info.name,
                                 info.dimension, create=True)
 
     def _recover(self) -> None:
@@ -327,7 +335,7 @@ class _IndexRun:
                 "path": entry.path, "language": language, "file_hash": digest}))
         embedded_before = embedder.embedded_count
         nodes = pipeline.run(documents=docs)
-        definitions = chunker.take_definitions()
+        parsed = chunker.take_symbols()
         self.manifest.journal_pending(node.node_id for node in nodes)
         self.store.vector_store.add(nodes)
         by_path: dict[str, list[ChunkRecord]] = {path: [] for path in records}
@@ -339,9 +347,12 @@ class _IndexRun:
         updates = []
         for path, (record, status) in records.items():
             chunks = by_path[path]
-            defs = [(d.name, d.qualified, d.kind, d.start_line, d.end_line)
-                    for d in definitions.get(path, [])]
-            updates.append(FileUpdate(replace(record, chunks=len(chunks)), chunks, defs))
+            result = parsed.get(path)
+            defs = [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line, d.end_line)
+                    for d in (result.definitions if result else [])]
+            refs = [ReferenceRecord(path, r.name, r.kind, r.line)
+                    for r in (result.references if result else [])]
+            updates.append(FileUpdate(replace(record, chunks=len(chunks)), chunks, defs, refs))
             setattr(self.summary, status, getattr(self.summary, status) + 1)
         self._commit(updates)
         self.summary.chunks_written += len(nodes)
@@ -352,7 +363,7 @@ class _IndexRun:
     def _drop_everything(self) -> None:
         from .store import drop_collection
 
-        drop_collection(self.repo, self.ddir, self.settings.chroma_url)
+        drop_collection(self.repo, self.ddir, self.chroma_url)
         self.manifest.clear()
 
     def _last_run(self) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,8 +33,16 @@ CREATE TABLE IF NOT EXISTS definitions (
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS definitions_by_name ON definitions(name);
 CREATE INDEX IF NOT EXISTS definitions_by_path ON definitions(path);
+CREATE TABLE IF NOT EXISTS refs (
+    path TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, line INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS refs_by_name ON refs(name);
+CREATE INDEX IF NOT EXISTS refs_by_path ON refs(path);
 CREATE TABLE IF NOT EXISTS journal (id TEXT PRIMARY KEY, state TEXT NOT NULL);
 """
+
+
+class OutdatedManifest(sqlite3.DatabaseError):
+    """Readable, but written in another format: rebuilt, not repaired."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,32 @@ class ChunkRecord:
     text: str
 
 
+@dataclass(frozen=True)
+class DefinitionRecord:
+    path: str
+    name: str
+    qualified: str
+    kind: str
+    start_line: int
+    end_line: int
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    path: str
+    name: str
+    kind: str
+    line: int
+
+
 @dataclass
 class FileUpdate:
-    """A file's new state: its record, its chunks and its definitions (may be empty)."""
+    """A file's new state: its record, chunks, definitions and references (may be empty)."""
 
     record: FileRecord
     chunks: list[ChunkRecord]
-    definitions: list[tuple[str, str, str, int, int]]  # name, qualified, kind, start, end
+    definitions: list[DefinitionRecord] = field(default_factory=list)
+    references: list[ReferenceRecord] = field(default_factory=list)
 
 
 class Manifest:
@@ -80,7 +107,9 @@ class Manifest:
         if version is None:
             self.set_many({"schema": SCHEMA_VERSION})
         elif version != SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"manifest schema {version}, expected {SCHEMA_VERSION}")
+            self.close()
+            raise OutdatedManifest(f"the index was made by another version of codeagent "
+                                   f"(format {version}, this one reads {SCHEMA_VERSION})")
 
     def close(self) -> None:
         self._db.close()
@@ -115,6 +144,24 @@ class Manifest:
         for row in self._db.execute("SELECT * FROM chunks ORDER BY path, start_line"):
             yield ChunkRecord(*row)
 
+    def definitions_named(self, name: str) -> list[DefinitionRecord]:
+        """Definitions whose name or qualified name is `name` (or ends with `.name`)."""
+        simple = name.rsplit(".", 1)[-1]
+        rows = self._db.execute(
+            "SELECT * FROM definitions WHERE name = ? ORDER BY path, start_line", (simple,))
+        found = [DefinitionRecord(*row) for row in rows]
+        if "." in name:
+            found = [d for d in found if d.qualified == name or d.qualified.endswith("." + name)]
+        return found
+
+    def definition_names(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT DISTINCT name FROM definitions")]
+
+    def references_named(self, name: str) -> list[ReferenceRecord]:
+        rows = self._db.execute("SELECT * FROM refs WHERE name = ? ORDER BY path, line",
+                                (name.rsplit(".", 1)[-1],))
+        return [ReferenceRecord(*row) for row in rows]
+
     def paths_matching(self, glob: str) -> list[str]:
         rows = self._db.execute(
             "SELECT path FROM files WHERE skipped IS NULL AND path GLOB ?", (glob,))
@@ -141,7 +188,9 @@ class Manifest:
                 self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                      [_astuple(c) for c in update.chunks])
                 self._db.executemany("INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?)",
-                                     [(update.record.path, *d) for d in update.definitions])
+                                     [_astuple(d) for d in update.definitions])
+                self._db.executemany("INSERT INTO refs VALUES (?, ?, ?, ?)",
+                                     [_astuple(r) for r in update.references])
                 self._db.executemany("DELETE FROM journal WHERE id = ? AND state = 'pending'",
                                      [(i,) for i in new_ids])
             for path in removed:
@@ -173,7 +222,7 @@ class Manifest:
     def clear(self) -> None:
         """Forget everything but the schema (a rebuild)."""
         with self._transaction():
-            for table in ("files", "chunks", "definitions", "journal", "meta"):
+            for table in ("files", "chunks", "definitions", "refs", "journal", "meta"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
@@ -181,6 +230,7 @@ class Manifest:
         ids = [row[0] for row in self._db.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
         self._db.execute("DELETE FROM chunks WHERE path = ?", (path,))
         self._db.execute("DELETE FROM definitions WHERE path = ?", (path,))
+        self._db.execute("DELETE FROM refs WHERE path = ?", (path,))
         return ids
 
     def _transaction(self):

@@ -14,10 +14,10 @@ from typing import Any
 
 import pathspec
 
-from .errors import ModelMismatch
+from .errors import IndexProblem, ModelMismatch
 from .indexer import data_dir, open_manifest_readonly
 from .manifest import Manifest
-from .settings import Settings
+from .settings import Settings, chroma_url_for
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,14 @@ class Searcher:
                 f"this index holds {dimension}-d vectors but '{info.name}' makes "
                 f"{info.dimension}-d ones",
                 "re-index: `codeagent index --rebuild`")
-        self.store = open_store(repo, data_dir(repo), settings.chroma_url, self.model_name,
+        recorded_store = self.manifest.get("store") or "embedded"
+        chroma_url = chroma_url_for(settings, recorded_store)
+        if (chroma_url or "embedded") != recorded_store:
+            raise IndexProblem(f"the index of {repo} lives in {recorded_store}, not in "
+                               f"{chroma_url or 'the embedded store'}",
+                               "search without --chroma-url (or chroma_url), or index there "
+                               "first: `codeagent index --chroma-url URL`")
+        self.store = open_store(repo, data_dir(repo), chroma_url, self.model_name,
                                 dimension, create=False)
         self._index = VectorStoreIndex.from_vector_store(self.store.vector_store,
                                                          embed_model=self.model)

@@ -57,6 +57,12 @@ class Settings:
     search_k: int = 10
     """Hits returned by `codeagent search` when -k is not given."""
 
+    observation_tokens: int = 1500
+    """Most tokens one tool result may take in the model's context (output is capped to it)."""
+
+    rerank_model: str | None = None
+    """Cross-encoder that reranks multi-query results (hub name or directory); off when unset."""
+
     ollama_host: str = "http://127.0.0.1:11434"
     """Ollama server for the agent commands; OLLAMA_HOST is honored."""
 
@@ -92,6 +98,14 @@ def load_settings(repo: Path | None, flags: Mapping[str, Any] | None = None,
             settings.sources[name] = source
     settings.ollama_host = normalize_ollama_host(settings.ollama_host)
     return settings
+
+
+def chroma_url_for(settings: Settings, recorded: str | None) -> str | None:
+    """The Chroma server to use (None: embedded): the user's explicit choice, else wherever
+    the index already lives, so forgetting --chroma-url once never moves an index."""
+    if settings.explicit("chroma_url") or recorded is None:
+        return settings.chroma_url
+    return None if recorded == "embedded" else recorded
 
 
 def normalize_ollama_host(host: str) -> str:

@@ -18,7 +18,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.utils import node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from .errors import StoreUnavailable, UsageError
+from .errors import IndexProblem, StoreUnavailable, UsageError
 
 EMBEDDED_COLLECTION = "codeagent-chunks"
 
@@ -86,6 +86,9 @@ def open_store(repo: Path, data_dir: Path, chroma_url: str | None, model: str,
         else:
             collection = client.get_collection(name, embedding_function=None)
     except Exception as exc:
+        if not create and type(exc).__name__ in ("NotFoundError", "InvalidCollectionException"):
+            raise IndexProblem(f"the vector store of this index is missing ({location})",
+                               f"rebuild it: `codeagent index --rebuild {repo}`") from exc
         if chroma_url:
             raise StoreUnavailable(f"the Chroma server at {chroma_url} failed: {exc}",
                                    "check that `chroma run` is up and reachable") from exc

@@ -51,3 +51,26 @@ def settings_for():
         return load_settings(root, flags, environ={})
 
     return build
+
+
+@pytest.fixture(scope="session")
+def indexed_repo(tmp_path_factory, minilm):
+    """The fixture repository (hostile files included) indexed once with the real MiniLM.
+    Shared by many tests: never modify it; copy it with make_repo for that."""
+    from codeagent.indexer import run_index
+    from codeagent.settings import load_settings
+
+    root = make_repo(tmp_path_factory.mktemp("indexed") / "repo")
+    run_index(root, load_settings(root, environ={}), embedding=minilm)
+    return root
+
+
+@pytest.fixture
+def tool_ctx(indexed_repo, minilm):
+    """A ToolContext on the indexed fixture repository, with the model already loaded."""
+    from codeagent.settings import load_settings
+    from codeagent.tools import ToolContext
+
+    ctx = ToolContext(indexed_repo, load_settings(indexed_repo, environ={}), embedding=minilm)
+    yield ctx
+    ctx.close()

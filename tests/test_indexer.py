@@ -227,3 +227,37 @@ def test_embedding_cache_reuses_vectors_and_keeps_order(tmp_path, mock_embedding
     assert embedder.embedded_count == 3  # "a" twice is embedded once
     again = embedder.get_text_embedding_batch(texts)
     assert embedder.embedded_count == 3 and again == first
+
+
+def test_an_index_in_another_format_is_rebuilt_with_a_note(repo, settings_for, mock_embedding):
+    import sqlite3
+
+    index(repo, settings_for, mock_embedding)
+    db = sqlite3.connect(data_dir(repo) / "manifest.sqlite")
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    summary = index(repo, settings_for, mock_embedding)
+    assert any("another version of codeagent" in note for note in summary.notes)
+    assert summary.added == len(INDEXED)
+    assert_index_matches_disk(repo, INDEXED)
+
+
+def test_definitions_and_references_follow_the_files(repo, settings_for, mock_embedding):
+    index(repo, settings_for, mock_embedding)
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    try:
+        [target] = manifest.definitions_named("RedirectMixin.get_redirect_target")
+        assert (target.path, target.kind, target.start_line) == ("net/redirects.py", "method", 11)
+        assert {(r.path, r.line) for r in manifest.references_named("get_redirect_target")} == {
+            ("net/redirects.py", 20), ("net/redirects.py", 27)}
+    finally:
+        manifest.close()
+    (repo / "net/redirects.py").unlink()
+    index(repo, settings_for, mock_embedding)
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    try:
+        assert manifest.definitions_named("get_redirect_target") == []
+        assert manifest.references_named("get_redirect_target") == []
+    finally:
+        manifest.close()
