@@ -18,6 +18,7 @@ class RichProgress:
         self._console = Console(file=stream)
         self._progress: Any = None
         self._task: Any = None
+        self._batch_files = self._batch_bytes = self._batch_shown = self._batch_done = 0
 
     def start(self, files: int, nbytes: int) -> None:
         from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -26,20 +27,29 @@ class RichProgress:
         self._progress = Progress(
             TextColumn("indexing"), BarColumn(),
             TextColumn("{task.fields[files]}/{task.fields[total_files]} files"),
-            TextColumn("{task.fields[chunks]} chunks embedded"),
+            TextColumn("{task.fields[chunks]} chunks"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=self._console, transient=True)
         self._progress.start()
         self._task = self._progress.add_task("index", total=max(nbytes, 1), files=0,
                                              total_files=files, chunks=0)
 
-    def advance(self, files: int, nbytes: int) -> None:
-        task = self._progress.tasks[0]
-        self._progress.update(self._task, advance=nbytes, files=task.fields["files"] + files)
+    def begin_batch(self, files: int, nbytes: int) -> None:
+        self._batch_files, self._batch_bytes, self._batch_shown = files, nbytes, 0
+        self._batch_done = 0
 
-    def embedded(self, chunks: int) -> None:
+    def embedded(self, done: int, total: int) -> None:
+        """`done` of the batch's `total` chunks are embedded: move the bar that share."""
+        share = int(self._batch_bytes * done / max(total, 1))
         task = self._progress.tasks[0]
-        self._progress.update(self._task, chunks=task.fields["chunks"] + chunks)
+        self._progress.update(self._task, advance=share - self._batch_shown,
+                              chunks=task.fields["chunks"] + done - self._batch_done)
+        self._batch_shown, self._batch_done = share, done
+
+    def end_batch(self) -> None:
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, advance=self._batch_bytes - self._batch_shown,
+                              files=task.fields["files"] + self._batch_files)
 
     def stop(self) -> None:
         if self._progress is not None:

@@ -51,21 +51,22 @@ class EmbeddingCache:
 
 
 class CachedEmbedding(BaseEmbedding):
-    """Wraps an embedding model: cached vectors are reused, the rest embedded shortest first.
+    """Wraps an embedding model: cached vectors are reused, the rest embedded longest first.
 
     Sorting a run's texts by length before batching keeps padding (wasted compute) low, as
-    sentence-transformers does within one encode call; each batch is cached as soon as it
-    is done, so an interrupted run loses at most one batch of work.
+    sentence-transformers does within one encode call; longest first also makes the early
+    ETA pessimistic rather than hopeful. Each batch is cached as soon as it is done, so an
+    interrupted run loses at most one batch of work.
     """
 
     _inner: Any = PrivateAttr()
     _cache: EmbeddingCache | None = PrivateAttr()
     _batch: int = PrivateAttr()
-    _on_batch: Callable[[int], None] | None = PrivateAttr()
+    _on_batch: Callable[[int, int], None] | None = PrivateAttr()
     _embedded: int = PrivateAttr(default=0)
 
     def __init__(self, inner: Any, cache: EmbeddingCache | None, batch_size: int,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 on_batch: Callable[[int, int], None] | None = None) -> None:
         super().__init__(model_name=inner.model_name, embed_batch_size=2048)
         self._inner = inner
         self._cache = cache
@@ -76,7 +77,8 @@ class CachedEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "CachedEmbedding"
 
-    def set_progress(self, on_batch: Callable[[int], None] | None) -> None:
+    def set_progress(self, on_batch: Callable[[int, int], None] | None) -> None:
+        """on_batch(done, total): texts of the current call done so far, of how many."""
         self._on_batch = on_batch
 
     @property
@@ -97,9 +99,10 @@ class CachedEmbedding(BaseEmbedding):
         keys = [self._cache.key(t) if self._cache else str(i) for i, t in enumerate(texts)]
         found = self._cache.get_many(keys) if self._cache else {}
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(),
-                         key=lambda item: len(item[1]))
-        if self._on_batch and len(missing) < len(texts):
-            self._on_batch(len(texts) - len(missing))
+                         key=lambda item: -len(item[1]))
+        done = len(texts) - len(missing)
+        if self._on_batch and done:
+            self._on_batch(done, len(texts))
         for i in range(0, len(missing), self._batch):
             batch = missing[i:i + self._batch]
             vectors = self._inner.get_text_embedding_batch([t for _, t in batch])
@@ -108,5 +111,6 @@ class CachedEmbedding(BaseEmbedding):
             found.update(zip((k for k, _ in batch), vectors))
             self._embedded += len(batch)
             if self._on_batch:
-                self._on_batch(len(batch))
+                done += len(batch)
+                self._on_batch(done, len(texts))
         return [found[k] for k in keys]

@@ -38,9 +38,13 @@ BATCH_FILES = 500
 
 
 class Progress(Protocol):
+    """Progress of a run. Bytes are the unit (known before chunking, so there is an ETA);
+    within a batch they advance with the chunks embedded."""
+
     def start(self, files: int, nbytes: int) -> None: ...
-    def advance(self, files: int, nbytes: int) -> None: ...
-    def embedded(self, chunks: int) -> None: ...
+    def begin_batch(self, files: int, nbytes: int) -> None: ...
+    def embedded(self, done: int, total: int) -> None: ...
+    def end_batch(self) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -190,6 +194,11 @@ class _IndexRun:
                 "store": location, "collection": collection_name(self.repo, self.chroma_url)})
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
+        from . import keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
+
+        if (plan.to_index or plan.removed or plan.content_skipped
+                or keyword_index.needs_update(self.ddir, chunks)):
+            keyword_index.update(self.ddir, self.manifest)
         self.summary.files, self.summary.chunks = files, chunks
         self.summary.model = self.manifest.get("model") or model_name
         self.manifest.set_many({"chunking": signature, "updated_at": now_iso(),
@@ -334,6 +343,8 @@ class _IndexRun:
             docs.append(Document(text=decoded[0], id_=entry.path, metadata={
                 "path": entry.path, "language": language, "file_hash": digest}))
         embedded_before = embedder.embedded_count
+        if self.progress:
+            self.progress.begin_batch(len(batch), sum(entry.size for entry, _ in batch))
         nodes = pipeline.run(documents=docs)
         parsed = chunker.take_symbols()
         self.manifest.journal_pending(node.node_id for node in nodes)
@@ -358,7 +369,7 @@ class _IndexRun:
         self.summary.chunks_written += len(nodes)
         self.summary.embedded += embedder.embedded_count - embedded_before
         if self.progress:
-            self.progress.advance(len(batch), sum(entry.size for entry, _ in batch))
+            self.progress.end_batch()
 
     def _drop_everything(self) -> None:
         from .store import drop_collection

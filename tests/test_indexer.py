@@ -261,3 +261,50 @@ def test_definitions_and_references_follow_the_files(repo, settings_for, mock_em
         assert manifest.references_named("get_redirect_target") == []
     finally:
         manifest.close()
+
+
+class RecordingProgress:
+    def __init__(self):
+        self.events = []
+
+    def start(self, files, nbytes):
+        self.events.append(("start", files, nbytes))
+
+    def begin_batch(self, files, nbytes):
+        self.events.append(("begin", files, nbytes))
+
+    def embedded(self, done, total):
+        self.events.append(("embedded", done, total))
+
+    def end_batch(self):
+        self.events.append(("end",))
+
+    def stop(self):
+        self.events.append(("stop",))
+
+
+def test_progress_is_reported_in_bytes_and_chunks(repo, settings_for, mock_embedding):
+    progress = RecordingProgress()
+    summary = run_index(repo, settings_for(repo), embedding=mock_embedding, progress=progress)
+    kinds = [e[0] for e in progress.events]
+    assert kinds[0] == "start" and kinds[-1] == "stop"
+    start = progress.events[0]
+    assert start[1] == summary.added
+    assert sum(e[2] for e in progress.events if e[0] == "begin") == start[2]
+    embedded = [e for e in progress.events if e[0] == "embedded"]
+    assert embedded[-1][1] == embedded[-1][2] == summary.chunks_written
+
+
+def test_the_terminal_progress_bar_draws_a_whole_run(repo, settings_for, mock_embedding):
+    import io
+
+    from codeagent.console import RichProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    run_index(repo, settings_for(repo), embedding=mock_embedding,
+              progress=RichProgress(stream=stream))
+    assert "indexing" in stream.getvalue()
