@@ -49,6 +49,8 @@ def split_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    if "\r" not in text:  # the common case, without a check per line
+        return lines
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from support import write_files
@@ -144,3 +145,73 @@ def test_shebang_detection_and_grammar_choice():
     assert grammar_for("python") == "python" and grammar_for("csharp") == "c_sharp"
     assert grammar_for("markdown") is None  # text formats are split into line windows
     assert grammar_for("swift") is None  # no Swift grammar in tree-sitter-languages 1.10
+
+
+def test_ignore_rules_agree_with_git_itself(tmp_path):
+    """git is the oracle: the files `git ls-files --others --exclude-standard` keeps are
+    exactly the files the walk keeps (on a tree none of the built-in rules touch)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    write_files(tmp_path, {
+        ".gitignore": "*.log\n!important.log\n/only_root.txt\nlogs/\n*.py[co]\ndocs/*.html\n"
+                      "**/deep_tmp\nfoo?.txt\n[Tt]emp*\n\\#hash.txt\nspace.txt \n",
+        "a.log": "", "important.log": "", "only_root.txt": "", "sub/only_root.txt": "",
+        "logs/x.txt": "", "sub/logs/y.txt": "", "m.pyc": "", "m.py": "", "docs/a.html": "",
+        "docs/deeper/b.html": "", "x/y/deep_tmp/z.txt": "", "foo1.txt": "", "foo12.txt": "",
+        "Temp.txt": "", "temporary.md": "", "#hash.txt": "", "space.txt": "", "keep.txt": "",
+        "sub/.gitignore": "*.txt\n!keep_me.txt\n", "sub/keep_me.txt": "", "sub/drop.txt": "",
+        "sub/inner/.gitignore": "!drop_again.txt\n", "sub/inner/drop_again.txt": "",
+        "sub/inner/other.txt": "",
+    })
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    listed = subprocess.run(["git", "-C", str(tmp_path), "ls-files", "--others",
+                             "--exclude-standard"], capture_output=True, text=True, check=True)
+    paths, _ = paths_and_skips(tmp_path)
+    assert paths == set(listed.stdout.split("\n")) - {""}
+
+
+def _age(root, seconds=60):
+    """Push every mtime into the past, as on a tree nobody touched for a while."""
+    past = time.time() - seconds
+    for directory, dirs, files in os.walk(root):
+        for name in files:
+            os.utime(os.path.join(directory, name), (past, past), follow_symlinks=False)
+        os.utime(directory, (past, past))
+
+
+def test_cached_walk_is_reused_until_the_tree_changes(tmp_path, monkeypatch):
+    import codeagent.walker as walker
+
+    write_files(tmp_path, {"a.py": "x", "pkg/b.py": "x", ".gitignore": "*.tmp\n"})
+    _age(tmp_path)
+    walks = []
+    real_walk = walker.walk
+    monkeypatch.setattr(walker, "walk", lambda rules: walks.append(1) or real_walk(rules))
+    rules, memo = RepoRules(tmp_path), {}
+    first = walker.walk_cached(rules, memo)
+    assert walker.walk_cached(rules, memo) is first and len(walks) == 1
+
+    write_files(tmp_path, {"pkg/c.py": "x"})  # a new file: its directory's mtime moves
+    assert "pkg/c.py" in {f.path for f in walker.walk_cached(rules, memo).files}
+    _age(tmp_path)
+    (tmp_path / "a.py").unlink()
+    assert "a.py" not in {f.path for f in walker.walk_cached(rules, memo).files}
+    _age(tmp_path)
+    (tmp_path / ".gitignore").write_text("*.tmp\npkg/\n")  # an edited ignore file
+    assert {f.path for f in walker.walk_cached(rules, memo).files} == {".gitignore"}
+
+
+def test_cached_walk_does_not_trust_a_tree_changed_a_moment_ago(tmp_path, monkeypatch):
+    import codeagent.walker as walker
+
+    write_files(tmp_path, {"a.py": "x"})  # just written: same clock tick as the stamp
+    walks = []
+    real_walk = walker.walk
+    monkeypatch.setattr(walker, "walk", lambda rules: walks.append(1) or real_walk(rules))
+    rules, memo = RepoRules(tmp_path), {}
+    walker.walk_cached(rules, memo)
+    walker.walk_cached(rules, memo)
+    assert len(walks) == 2
