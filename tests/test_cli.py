@@ -84,3 +84,27 @@ def test_config_shows_values_and_where_they_came_from(tmp_path):
     assert shown["search_k"] == {"value": 7, "source": "file"}
     assert shown["embed_device"] == {"value": "cpu", "source": "env"}
     assert shown["embed_model"]["source"] == "default"
+
+
+def test_tool_command_runs_a_tool_with_flags_from_its_arguments(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    run = codeagent("tool", "read_file", "--repo", str(repo), "--path", "net/redirects.py",
+                    "--start-line", "17", "--end-line", "18")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "net/redirects.py lines 17-18 of 33:"
+
+    run = codeagent("tool", "read_file", "--repo", str(repo), "--path", ".env")
+    assert run.returncode == 1 and run.stdout.startswith("error:")
+    assert "supersecret" not in run.stdout
+
+    run = codeagent("tool", "grep", "--repo", str(repo), "--pattern", "max_redirects",
+                    "--case-sensitive")
+    assert run.returncode == 0 and "no matches" in run.stdout.lower()
+    run = codeagent("tool", "grep", "--repo", str(repo), "--pattern", "MAX_REDIRECTS")
+    assert "net/redirects.py" in run.stdout
+
+    listing = codeagent("tool", "--help")
+    for name in ("semantic_search", "multi_query_search", "grep", "find_symbol", "read_file",
+                 "list_files"):
+        assert name in listing.stdout
+    assert "--start-line" in codeagent("tool", "read_file", "--help").stdout

@@ -1,0 +1,146 @@
+"""The keyword index: BM25 over code-aware tokens of every chunk, next to the vectors.
+
+Embeddings blur exact names; BM25 does not, as long as a name is cut where a programmer
+would cut it: `getUserName`, `get_user_name`, `GetUserName` and `get-user-name` all give
+`get user name` plus the whole name lowercased (so an exact identifier still scores
+highest). Questions go through the same `tokenize`, so "user name" finds `getUserName`.
+
+The index is rebuilt from all of the manifest's chunks whenever an index run changes any
+(bm25s cannot update in place), written to a temporary directory and renamed into
+`<repo>/.codeagent/bm25/`. A marker file stands for "the directory does not match the
+manifest": it exists from the start of a rebuild to its end, so a killed rebuild is
+repeated by the next run instead of leaving a stale index that looks complete.
+
+This module imports nothing heavy at the top: the indexer asks `needs_update` on every run,
+including the no-op ones that must stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from functools import lru_cache
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from .manifest import ChunkRecord, Manifest
+
+DIRNAME = "bm25"
+BUILDING = "bm25.building"
+METADATA_KEYS = ("path", "start_line", "end_line", "symbol", "language")
+MAX_WORD = 64
+"""Longer words (hashes, base64 blobs) keep their parts but not their whole."""
+
+# bm25s removes its English stopwords from every query it tokenizes; dropping the same
+# words (and more) here keeps documents and queries cut the same way (a test checks the
+# superset). The additions are question words and pronouns, noise in questions about code.
+STOPWORDS = frozenset("""
+a an and are as at be but by for if in into is it no not of on or such that the their then
+there these they this to was will with
+am been being did do does how i me my our us we were what when where which who whom whose
+why you your
+""".split())
+
+_WORD = re.compile(r"\w+(?:-\w+)*")
+# Pieces of a word: ACRONYMs before a capitalized word, Capitalized or lower runs, digits.
+# Case is told apart in ASCII only (`re` has no Unicode case classes), so other letters join
+# the lower run: `café` stays whole. Underscores fall between pieces.
+_PIECE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[^\W\d_A-Z]+|[A-Z]+|[0-9]+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased pieces of every identifier or word, plus each compound word whole."""
+    return list(chain.from_iterable(map(_word_tokens, _WORD.findall(text))))
+
+
+@lru_cache(maxsize=1 << 18)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    # Cached: code repeats its words, and this is where a rebuild spends its time.
+    pieces = split_identifier(word)
+    # One character carries no meaning alone (`i`, the `2` of `v2`); the whole word keeps it.
+    tokens = [piece for piece in pieces if len(piece) > 1 and piece not in STOPWORDS]
+    if len(pieces) > 1 and len(word) <= MAX_WORD and word.lower() not in STOPWORDS:
+        tokens.append(word.lower())
+    return tuple(tokens)
+
+
+def split_identifier(name: str) -> list[str]:
+    """`getHTTPResponse2` -> get, http, response, 2: the words a programmer joined."""
+    return [piece.lower() for piece in _PIECE.findall(name)]
+
+
+def chunk_metadata(source: ChunkRecord | dict[str, Any]) -> dict[str, Any]:
+    """The metadata every retriever's node for a chunk carries, in one order and type:
+    QueryFusionRetriever tells nodes apart by a hash of text and `str(metadata)`."""
+    get = source.get if isinstance(source, dict) else lambda key: getattr(source, key)
+    return {"path": str(get("path")), "start_line": int(get("start_line")),
+            "end_line": int(get("end_line")), "symbol": str(get("symbol") or ""),
+            "language": str(get("language") or "")}
+
+
+def needs_update(data_dir: Path, chunk_count: int) -> bool:
+    """True when the keyword index cannot be trusted: a rebuild did not finish, it is
+    missing while there are chunks, or it exists although there are none. Two stat calls."""
+    if (data_dir / BUILDING).exists():
+        return True
+    return (chunk_count > 0) != (data_dir / DIRNAME).is_dir()
+
+
+def update(data_dir: Path, manifest: Manifest) -> None:
+    """Rebuild the keyword index from all chunks in the manifest (under the writer lock)."""
+    live = data_dir / DIRNAME
+    marker = data_dir / BUILDING
+    marker.touch()
+    for leftover in data_dir.glob(f".{DIRNAME}-*"):  # from rebuilds that were killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    tokens, corpus = _documents(manifest)
+    if not corpus:
+        shutil.rmtree(live, ignore_errors=True)
+        marker.unlink()
+        return
+    import bm25s
+
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    staging = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-new-", dir=data_dir))
+    try:
+        bm25.save(str(staging), corpus=corpus, show_progress=False)
+        if live.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-old-", dir=data_dir))
+            os.replace(live, aside / DIRNAME)
+            os.replace(staging, live)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(staging, live)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    marker.unlink()
+
+
+def load(data_dir: Path) -> Any:
+    """The saved bm25s.BM25, its corpus entries being LlamaIndex node dicts (what
+    BM25Retriever reads); None when there is no trustworthy keyword index."""
+    live = data_dir / DIRNAME
+    if (data_dir / BUILDING).exists() or not live.is_dir():
+        return None
+    import bm25s
+
+    # mmap: the corpus (one JSON line per chunk) is read only for the hits a query returns.
+    return bm25s.BM25.load(str(live), load_corpus=True, mmap=True, show_progress=False)
+
+
+def _documents(manifest: Manifest) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    from llama_index.core.schema import TextNode
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+    tokens, corpus = [], []
+    for chunk in manifest.iter_chunks():
+        # The path counts as text: a question naming `redirects.py` should find its chunks.
+        tokens.append(tokenize(f"{chunk.path}\n{chunk.text}"))
+        # No text: the manifest and the files hold it; a corpus copy would double the index.
+        node = TextNode(id_=chunk.id, text="", metadata=chunk_metadata(chunk))
+        corpus.append(node_to_metadata_dict(node) | {"node_id": chunk.id})
+    return tokens, corpus

@@ -1,0 +1,138 @@
+"""What every tool shares: the repository it is jailed to, and the rules of its output.
+
+The model controls every argument, so every path goes through `ToolContext.resolve` (the
+jail: no absolute paths, `~`, `..` out of the root, NUL bytes, symlinks leading out,
+secrets or ignored files), and every observation through `Budget` (a small local model
+pays for each token of context). Errors the model can act on are `ToolError`s: one line,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from codeagent.settings import Settings
+from codeagent.textfile import printable
+from codeagent.walker import RepoRules
+
+CHARS_PER_TOKEN = 3.5  # code through a Llama tokenizer; an estimate that errs on the short side
+
+
+class ToolError(Exception):
+    """A bad argument or an empty world, explained in one line the model can act on."""
+
+
+@dataclass
+class ToolContext:
+    """One repository, its settings, and what the tools open lazily (index, model, LLM)."""
+
+    repo: Path
+    settings: Settings
+    embedding: Any = None
+    """(model, EmbeddingInfo) to use instead of loading the index's model (tests)."""
+    llm: Any = None
+    """A LlamaIndex LLM for query variants; None means heuristic variants."""
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """What tools keep between calls of one session (grep's sniff results)."""
+    rules: RepoRules = field(init=False)
+    _searcher: Any = field(default=None, init=False, repr=False)
+    _manifest: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.repo = self.repo.resolve()
+        self.rules = RepoRules.from_settings(self.repo, self.settings)
+
+    def searcher(self) -> Any:
+        """The open index (manifest, store, embedding model), opened on first use."""
+        if self._searcher is None:
+            from codeagent.search import Searcher
+
+            self._searcher = Searcher(self.repo, self.settings, embedding=self.embedding)
+        return self._searcher
+
+    def manifest(self) -> Any:
+        """The index's manifest (symbols, chunks) without loading the embedding model."""
+        if self._manifest is None:
+            from codeagent.indexer import open_manifest_readonly
+
+            self._manifest = open_manifest_readonly(self.repo)
+        return self._manifest
+
+    def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+    def resolve(self, user_path: str) -> tuple[Path, str]:
+        """(absolute path, repository-relative POSIX path) of a path the model gave, or a
+        ToolError saying why it is out of bounds. The path need not exist."""
+        if not isinstance(user_path, str) or not user_path.strip():
+            raise ToolError("path is empty: give a path relative to the repository root")
+        raw = user_path.strip()
+        if "\x00" in raw:
+            raise ToolError("path contains a NUL byte")
+        raw = raw.replace("\\", "/")
+        if raw.startswith("~"):
+            raise ToolError(f"'{printable(raw)}' is outside the repository: paths are relative "
+                            "to its root, '~' is not allowed")
+        if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw) or "://" in raw:
+            raise ToolError(f"'{printable(raw)}' is an absolute path: give it relative to the "
+                            "repository root, e.g. 'src/app.py'")
+        normal = os.path.normpath(raw)
+        if normal == ".." or normal.startswith("../"):
+            raise ToolError(f"'{printable(raw)}' leads outside the repository")
+        rel = "" if normal == "." else PurePosixPath(normal).as_posix()
+        absolute = self.repo / rel
+        real = Path(os.path.realpath(absolute))
+        if real != self.repo and self.repo not in real.parents:
+            raise ToolError(f"'{printable(raw)}' is a symlink that leads outside the repository")
+        for candidate in {rel, real.relative_to(self.repo).as_posix() if real != self.repo else ""}:
+            if candidate:
+                self._check_visible(candidate, raw)
+        return absolute, rel
+
+    def _check_visible(self, rel: str, raw: str) -> None:
+        why = self.rules.exclusion(rel)
+        if why == "secret":
+            raise ToolError(f"'{printable(raw)}' is a secret file (keys, credentials, .env): "
+                            "it is never shown")
+        if why == "ignored":
+            raise ToolError(f"'{printable(raw)}' is excluded by the ignore rules (.gitignore, "
+                            ".codeagentignore, built-in excludes)")
+
+
+class Budget:
+    """Collects output lines until the observation's token budget is spent."""
+
+    def __init__(self, tokens: int) -> None:
+        self.chars_left = int(tokens * CHARS_PER_TOKEN)
+        self.lines: list[str] = []
+        self.full = False
+
+    def add(self, line: str) -> bool:
+        """Add a line (made printable); False, and nothing added, once the budget is spent."""
+        line = printable(line)
+        if self.full or len(line) + 1 > self.chars_left:
+            self.full = True
+            return False
+        self.lines.append(line)
+        self.chars_left -= len(line) + 1
+        return True
+
+    def fits(self, lines: list[str]) -> bool:
+        return sum(len(printable(line)) + 1 for line in lines) <= self.chars_left
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def clip(line: str, width: int = 200) -> str:
+    """One line of code, cut to a width a model can afford (minified code has no end)."""
+    return line if len(line) <= width else line[:width] + " ..."

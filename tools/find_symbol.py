@@ -1,0 +1,67 @@
+"""find_symbol: where a name is defined and where it is used, from the syntax trees."""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from typing import Annotated
+
+from codeagent.errors import IndexProblem
+
+from .context import Budget, ToolContext, ToolError
+
+
+def find_symbol(
+    ctx: ToolContext,
+    name: Annotated[str, "A function, class or method name: 'resolve_redirects' or 'Session.send'."],
+    kind: Annotated[str | None, "Only definitions of this kind: class, function, method, interface, struct, ..."] = None,
+) -> str:
+    """Where a function, class or method is defined (path:start-end, kind, qualified name)
+    and where it is referenced (calls and type uses, as path:line lists), from the syntax
+    trees of the indexed files. Use it to follow a call chain or see who uses a function.
+    For any text (strings, comments, imports) use grep; for concepts, semantic_search."""
+    name = name.strip()
+    if not name or any(c.isspace() for c in name):
+        raise ToolError("name must be one identifier, e.g. 'resolve_redirects' or 'Session.send'")
+    try:
+        manifest = ctx.manifest()
+    except IndexProblem as exc:
+        raise ToolError(f"{exc.message}; grep(pattern='{name}') works without an index") from None
+    definitions = manifest.definitions_named(name)
+    if kind:
+        definitions = [d for d in definitions if d.kind == kind.strip().lower()]
+    references = manifest.references_named(name)
+    if not definitions and not references:
+        close = difflib.get_close_matches(name.rsplit(".", 1)[-1], manifest.definition_names(),
+                                          n=3, cutoff=0.75)
+        hint = f"similar names: {', '.join(close)}; " if close else ""
+        return (f"no definition of or reference to '{name}'{f' of kind {kind}' if kind else ''} "
+                f"in the index; {hint}grep(pattern='{name.rsplit('.', 1)[-1]}') finds any text "
+                "mention, semantic_search finds code by meaning")
+    budget = Budget(ctx.settings.observation_tokens)
+    budget.add(f"'{name}': {len(definitions)} definitions, {len(references)} references")
+    if definitions:
+        budget.add("defined at:")
+        for d in definitions:
+            if not budget.add(f"  {d.path}:{d.start_line}-{d.end_line}  {d.kind}  {d.qualified}"):
+                break
+    else:
+        budget.add("no definition in the index (it may come from a library)")
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for r in references:
+        by_file[r.path].append(r.line)
+    if by_file:
+        budget.add("referenced at (calls and type uses):")
+        shown = 0
+        for path, lines in by_file.items():
+            numbers = ", ".join(str(n) for n in sorted(set(lines)))
+            if not budget.add(f"  {path}:{numbers}"):
+                break
+            shown += 1
+        if shown < len(by_file):
+            budget.lines.append(f"  ... {len(by_file) - shown} more files: narrow with grep "
+                                f"and a path_glob")
+    else:
+        budget.add(f"no calls or type uses found; grep(pattern='{name.rsplit('.', 1)[-1]}') "
+                   "finds text mentions (imports, strings, dynamic calls)")
+    return "\n".join(budget.lines)

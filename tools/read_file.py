@@ -1,0 +1,61 @@
+"""read_file: numbered lines of one file, a window at a time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from codeagent.textfile import decode, split_lines
+
+from .context import Budget, ToolContext, ToolError, clip
+
+MAX_WINDOW = 200
+
+
+def read_file(
+    ctx: ToolContext,
+    path: Annotated[str, "File path relative to the repository root, e.g. 'src/app.py'."],
+    start_line: Annotated[int, "First line to show (1-based)."] = 1,
+    end_line: Annotated[int | None, "Last line to show; default: as far as the window allows."] = None,
+) -> str:
+    """Show a file's lines with their numbers, up to 200 lines at a time, and the file's
+    total line count. Use it to read the code around a search hit (give the start_line
+    from the hit), or a whole small file; read on with the start_line the output suggests.
+    To find where something is, use grep, find_symbol or semantic_search first."""
+    absolute, rel = ctx.resolve(path)
+    if not absolute.exists():
+        raise ToolError(f"no file '{rel}' in the repository; list_files or grep can find the "
+                        "right path")
+    if absolute.is_dir():
+        raise ToolError(f"'{rel}' is a directory; use list_files(path_glob='{rel}/') to see it")
+    if absolute.stat().st_size > ctx.settings.max_file_bytes:
+        raise ToolError(f"'{rel}' is larger than {ctx.settings.max_file_bytes} bytes; use grep "
+                        f"with path_glob='{rel}' to find the lines you need")
+    decoded = decode(absolute.read_bytes())
+    if decoded is None:
+        raise ToolError(f"'{rel}' is a binary file")
+    lines = split_lines(decoded[0])
+    total = len(lines)
+    if total == 0:
+        return f"{rel} is empty (0 lines)"
+    if start_line < 1:
+        raise ToolError(f"start_line must be 1 or more (the file has {total} lines)")
+    if start_line > total:
+        raise ToolError(f"start_line {start_line} is past the end: {rel} has {total} lines")
+    if end_line is not None and end_line < start_line:
+        raise ToolError(f"end_line {end_line} is before start_line {start_line}")
+    last = min(total, end_line if end_line is not None else total, start_line + MAX_WINDOW - 1)
+    width = len(str(last))
+    budget = Budget(ctx.settings.observation_tokens)
+    budget.add("")  # the header goes here once the shown range is known
+    shown = start_line - 1
+    for number in range(start_line, last + 1):
+        if not budget.add(f"{number:>{width}}  {clip(lines[number - 1])}"):
+            break
+        shown = number
+    budget.lines[0] = f"{rel} lines {start_line}-{shown} of {total}:"
+    if shown < total:
+        budget.lines.append(f"({total - shown} more lines; read on with "
+                            f"read_file(path='{rel}', start_line={shown + 1}))")
+    else:
+        budget.lines.append("(end of file)")
+    return "\n".join(budget.lines)
