@@ -128,7 +128,10 @@ def _load(name: str, path: Path, device: str, batch_size: int,
     except (OSError, ValueError) as exc:
         raise ModelUnavailable(f"its files at {path} cannot be loaded ({exc})") from exc
     inner = model._model
-    dimension = inner.get_sentence_embedding_dimension()
+    # sentence-transformers 6 renamed the method; 3-5 only have the old name.
+    dimension = getattr(inner, "get_embedding_dimension", None) or \
+        inner.get_sentence_embedding_dimension
+    dimension = dimension()
     return model, EmbeddingInfo(name, int(dimension), device, int(inner.max_seq_length),
                                 fallback_from)
 
