@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from codeagent.executables import find_executable
 from codeagent.settings import load_settings
 from codeagent.tools import ToolContext, bind
 from codeagent.tools.grep import grep
@@ -44,7 +45,7 @@ def measure(repo: Path, pattern: str, regex: bool, repeat: int) -> dict:
     ctx = ToolContext(repo, settings)
     tool = bind(grep, ctx)
     header = tool(pattern=pattern, regex=regex).splitlines()[0]
-    rg = ["rg", "--no-config", "--ignore-case", *([] if regex else ["--fixed-strings"]),
+    rg = [find_executable("rg"), "--no-config", "--ignore-case", *([] if regex else ["--fixed-strings"]),
           "-e", pattern, "."]
     tool_ms, rg_ms, walk_ms = [], [], []
     for _ in range(repeat):
@@ -74,7 +75,7 @@ def main() -> None:
     repo = args.repo.resolve()
     literals = args.literal or ["__version__", "return"]
     regexes = args.regex or [r"def \w+\(self"]
-    version = subprocess.run(["rg", "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run([find_executable("rg"), "--version"], capture_output=True, text=True).stdout
     report = {
         "repo": str(repo),
         "files_searched": len(walk(ToolContext(repo, load_settings(repo, {}, environ={}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -12,6 +11,7 @@ import pytest
 from support import make_repo
 
 from codeagent.errors import IndexProblem, StoreUnavailable
+from codeagent.executables import find_executable
 from codeagent.indexer import run_index
 from codeagent.search import Searcher
 from codeagent.settings import load_settings
@@ -25,7 +25,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
-    chroma = shutil.which("chroma")
+    chroma = find_executable("chroma")
     assert chroma, "the chroma CLI comes with the chromadb package"
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")

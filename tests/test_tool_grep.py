@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 
 import pytest
 from support import SOURCES, write_files
 
+from codeagent.executables import find_executable
 from codeagent.tools import ToolContext, bind
 from codeagent.tools.grep import ENGINE_ENV, PER_FILE, find_matches, grep
 
-HAS_RG = shutil.which("rg") is not None
+HAS_RG = find_executable("rg") is not None
 needs_rg = pytest.mark.skipif(not HAS_RG, reason="ripgrep (rg) is not on PATH: pip install "
                                                  "-e '.[test]' installs it")
 
@@ -160,9 +160,11 @@ def test_latin1_file_matches_its_text(ctx, engine):
 
 
 def test_python_engine_without_rg_on_path(ctx, monkeypatch):
+    import importlib
+
+    grep_tool = importlib.import_module("codeagent.tools.grep")  # the package's `grep` is the function
     expected = structured(ctx, "redirect", engine="python")
-    monkeypatch.setenv("PATH", "")
-    assert shutil.which("rg") is None
+    monkeypatch.setattr(grep_tool, "find_executable", lambda name: None)
     assert structured(ctx, "redirect") == expected
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import Annotated
 
 import pathspec
 
+from codeagent.executables import find_executable
 from codeagent.text_search import ENGINE_ENV, PER_FILE, FileMatches, PatternError, Query, search
 from codeagent.textfile import printable
 from codeagent.walker import walk_cached
@@ -66,7 +66,7 @@ def find_matches(ctx: ToolContext, pattern: str, regex: bool = False,
         spec = pathspec.GitIgnoreSpec.from_lines([path_glob.strip()])
         files = [f for f in files if spec.match_file(f.path)]
     engine = (engine or os.environ.get(ENGINE_ENV) or "auto").lower()
-    rg = shutil.which("rg") if engine != "python" else None
+    rg = find_executable("rg") if engine != "python" else None
     if engine == "rg" and rg is None:
         raise RuntimeError(f"{ENGINE_ENV}=rg but ripgrep (rg) is not on PATH")
     # The sniff is the dearest rg pass and files rarely change within a session: its
