@@ -6,59 +6,22 @@ commands that need them, so `codeagent --help` answers at once.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from . import __version__
+from .cli_agent import ask, chat, doctor, run
+from .cli_common import (CONTEXT, emit_json, find_repo, repo_option, settings_from,
+                         store_options)
 from .errors import EXIT_INTERRUPTED, CodeagentError
 from .settings import Settings, load_settings, setting_names
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def find_repo(start: Path) -> Path:
-    """The repository holding `start`: the nearest directory with an index or a .git."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if (directory / ".codeagent").is_dir() or (directory / ".git").exists():
-            return directory
-    return start
-
-
-def repo_option(f: Callable) -> Callable:
-    return click.option(
-        "--repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
-        help="Repository to work on (default: the one holding the current directory).")(f)
-
-
-def store_options(f: Callable) -> Callable:
-    f = click.option("--chroma-url", metavar="URL",
-                     help="Use a Chroma server (`chroma run`) instead of the embedded store.")(f)
-    f = click.option("--embed-batch-size", type=click.IntRange(min=1), metavar="N",
-                     help="Chunks per embedding forward pass (default 32; more on a GPU).")(f)
-    f = click.option("--embed-device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
-                     help="Where to embed (default auto: cuda, then mps, then cpu).")(f)
-    f = click.option("--embed-model", metavar="NAME",
-                     help="sentence-transformers model, hub name or directory "
-                          "(default sentence-transformers/all-mpnet-base-v2).")(f)
-    return f
-
-
-def _settings(repo: Path, **flags: Any) -> Settings:
-    return load_settings(repo, {k: v for k, v in flags.items() if k in setting_names()})
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="codeagent")
@@ -99,12 +62,12 @@ def index(path: Path | None, repo: Path | None, rebuild: bool, quiet: bool, verb
     from .indexer import run_index
 
     root = (path or repo or find_repo(Path.cwd())).resolve()
-    settings = _settings(root, **flags)
+    settings = settings_from(root, **flags)
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     summary = run_index(root, settings, rebuild=rebuild,
                         progress=RichProgress() if show_progress else None)
     if as_json:
-        _emit_json({"repo": str(root), "added": summary.added, "changed": summary.changed,
+        emit_json({"repo": str(root), "added": summary.added, "changed": summary.changed,
                     "removed": summary.removed, "unchanged": summary.unchanged,
                     "skipped": summary.skipped_counts(), "chunks_written": summary.chunks_written,
                     "embedded": summary.embedded, "files": summary.files,
@@ -135,14 +98,14 @@ def search(query: str, repo: Path | None, k: int | None, lang: str | None,
     from .search import Searcher
 
     root = (repo or find_repo(Path.cwd())).resolve()
-    settings = _settings(root, **flags)
+    settings = settings_from(root, **flags)
     searcher = Searcher(root, settings)
     try:
         hits = searcher.search(query, k or settings.search_k, lang, path_glob)
     finally:
         searcher.close()
     if as_json:
-        _emit_json({"query": query, "model": searcher.model_name,
+        emit_json({"query": query, "model": searcher.model_name,
                     "hits": [hit.to_json() for hit in hits]})
     else:
         click.echo("\n".join(hit_lines(hits)))
@@ -176,7 +139,7 @@ def status(repo: Path | None, as_json: bool) -> None:
     finally:
         manifest.close()
     if as_json:
-        _emit_json(info)
+        emit_json(info)
     else:
         click.echo("\n".join(status_lines(info)))
 
@@ -222,7 +185,7 @@ class ToolCommands(click.Group):
             from .tools import ToolContext, bind
 
             root = (repo or find_repo(Path.cwd())).resolve()
-            context = ToolContext(root, _settings(root))
+            context = ToolContext(root, settings_from(root))
             try:
                 output = bind(fn, context)(**args)
             finally:
@@ -259,7 +222,7 @@ def config(repo: Path | None, as_json: bool) -> None:
     settings = load_settings(root)
     values = {name: getattr(settings, name) for name in setting_names()}
     if as_json:
-        _emit_json({name: {"value": value, "source": settings.sources[name]}
+        emit_json({name: {"value": value, "source": settings.sources[name]}
                     for name, value in values.items()})
         return
     docs = _field_docs()
@@ -303,6 +266,10 @@ def _quiet_libraries() -> None:
 
 def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+for _command in (ask, run, chat, doctor):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -94,3 +94,35 @@ def status_lines(status: dict[str, Any]) -> list[str]:
             ("files", f"{status['files']} ({languages})"), ("chunks", str(status["chunks"])),
             ("skipped", skipped), ("updated", status["updated_at"] or "never")]
     return [f"{name:<11} {value}" for name, value in rows]
+
+
+def citation_lines(answer: Any) -> list[str]:
+    """The citation check of an answer: counts, then each citation that did not hold."""
+    if not answer.citations:
+        return ["citations: none"] if answer.answer else []
+    good = [c for c in answer.citations if c.valid]
+    bad = [c for c in answer.citations if not c.valid]
+    lines = [f"citations: {len(good)} verified" + (f", {len(bad)} not" if bad else "")]
+    lines += [f"  not verified: {printable(c.location)} ({c.reason})" for c in bad]
+    return lines
+
+
+class BatchProgress:
+    """A progress bar over a batch of questions, on stderr."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._progress = Progress(TextColumn("questions"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[failed]} failed"),
+                                  console=Console(file=sys.stderr), transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task("run", total=total, failed=0)
+
+    def advance(self, status: str) -> None:
+        failed = self._progress.tasks[0].fields["failed"] + (status == "error")
+        self._progress.update(self._task, advance=1, failed=failed)
+
+    def stop(self) -> None:
+        self._progress.stop()

@@ -53,4 +53,8 @@ class EmbeddingUnavailable(CodeagentError):
     exit_code = 5
 
 
+EXIT_INCOMPLETE = 6
+"""ask: answered, but a step or time limit was hit (the answer is best effort)."""
+EXIT_SOME_FAILED = 7
+"""run: some questions of the batch failed (each is recorded in the output)."""
 EXIT_INTERRUPTED = 130

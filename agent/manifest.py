@@ -99,7 +99,10 @@ class FileUpdate:
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # Tools run in worker threads (LlamaIndex calls sync tools off the event loop), one
+        # at a time: the connection is shared across threads, never used concurrently.
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)

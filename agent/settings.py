@@ -69,6 +69,27 @@ class Settings:
     llm_model: str = "codellama:34b"
     """Ollama model that drives the agent."""
 
+    context_window: int = 8192
+    """Tokens of context the model gets (Ollama's num_ctx); observations are trimmed to fit."""
+
+    temperature: float = 0.1
+    """Sampling temperature: low, so tool calls follow the protocol."""
+
+    request_timeout: int = 180
+    """Seconds one Ollama request may take (a 34B model on a CPU is slow)."""
+
+    keep_alive: str = "30m"
+    """How long Ollama keeps the model loaded after a request."""
+
+    max_steps: int = 12
+    """Tool calls per question; at the limit the agent answers with what it found."""
+
+    question_seconds: int = 600
+    """Wall time per question; at the limit the agent answers with what it found."""
+
+    max_parse_failures: int = 3
+    """Malformed replies in a row before the agent stops retrying."""
+
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Where each field's value came from: default, file, env or flag (not a setting)."""
 
@@ -169,6 +190,11 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
                     return False
                 raise ValueError(raw)
             return bool(raw)
+        if isinstance(default, float):
+            value = float(raw)
+            if value < 0:
+                raise ValueError(raw)
+            return value
         if isinstance(default, int):
             value = int(raw)
             if value < 0:
@@ -179,4 +205,4 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     except (TypeError, ValueError):
         pass
     raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
-                     f"expected a {'whole number >= 0' if kind is int else kind.__name__}")
+                     f"expected {'a whole number >= 0' if kind is int else 'a number >= 0' if kind is float else 'a ' + kind.__name__}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from codeagent.errors import IndexProblem
 from codeagent.textfile import decode, printable, split_lines
@@ -26,43 +27,20 @@ def multi_query_search(
     Use it when a question mixes names and behaviour, or when semantic_search missed.
     Slower than semantic_search; for one exact name use grep or find_symbol. Answers
     path:start-end, the symbol and the first lines; then read_file for more."""
-    if not question or not question.strip():
-        raise ToolError("question is empty: ask it in words, with any names you know")
-    if not 1 <= k <= MAX_K:
-        raise ToolError(f"k must be between 1 and {MAX_K}")
-    from codeagent.fusion import load_reranker, multi_query, query_variants
-    from codeagent.indexer import data_dir
-
-    try:
-        searcher = ctx.searcher()
-    except IndexProblem as exc:
-        raise ToolError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
-    if not searcher.manifest.counts()[1]:
-        return ("the index holds no code yet, so there is nothing to search; list_files and "
-                "grep read the files directly")
+    found = find_spans(ctx, question, k)
+    if isinstance(found, str):
+        return found
     question = question.strip()
-    variants, variant_note = query_variants(question, ctx.llm)
-    notes = [variant_note] if variant_note else []
-    reranker = None
-    if ctx.settings.rerank_model:
-        from codeagent.embedding import pick_device
-
-        reranker, rerank_note = load_reranker(ctx.settings.rerank_model,
-                                              pick_device(ctx.settings.embed_device))
-        notes += [rerank_note] if rerank_note else []
-    found = multi_query(searcher._index, data_dir(ctx.repo), variants, k,
-                        read_lines=lambda path: _lines(ctx, path), reranker=reranker)
-    notes += found.notes
-    asked = "variants: " + " | ".join(f'"{variant}"' for variant in variants)
+    asked = "variants: " + " | ".join(f'"{variant}"' for variant in found.variants)
     if not found.hits:
-        return printable("\n".join([f'nothing found for "{question}" ({asked})', *notes,
+        return printable("\n".join([f'nothing found for "{question}" ({asked})', *found.notes,
                                     "try other words or names, grep for an exact string, "
                                     "or list_files to see what the repository holds"]))
     budget = Budget(ctx.settings.observation_tokens)
-    ranked_by = "cross-encoder" if reranker is not None else "fused rank"
+    ranked_by = "cross-encoder" if found.reranked else "fused rank"
     budget.add(f"{len(found.hits)} spans for \"{question}\", best first by {ranked_by}")
     budget.add(asked)
-    for note in notes:
+    for note in found.notes:
         budget.add(note)
     shown = 0
     for hit in found.hits:
@@ -86,6 +64,47 @@ def multi_query_search(
                             "ask for fewer with k, or narrow the question)")
     budget.lines.append("read_file(path, start_line) shows a span in full.")
     return "\n".join(budget.lines)
+
+
+@dataclass
+class Spans:
+    hits: list[Any]
+    """LlamaIndex NodeWithScore spans, best first (metadata: path, start_line, end_line,
+    symbol, focus_line; text: the file's lines)."""
+    variants: list[str]
+    notes: list[str]
+    reranked: bool
+
+
+def find_spans(ctx: ToolContext, question: str, k: int) -> Spans | str:
+    """The k best spans for a question (the retrieval behind the tool and `ask --mode rag`);
+    a string when there is nothing to search, saying why."""
+    if not question or not question.strip():
+        raise ToolError("question is empty: ask it in words, with any names you know")
+    if not 1 <= k <= MAX_K:
+        raise ToolError(f"k must be between 1 and {MAX_K}")
+    from codeagent.fusion import load_reranker, multi_query, query_variants
+    from codeagent.indexer import data_dir
+
+    try:
+        searcher = ctx.searcher()
+    except IndexProblem as exc:
+        raise ToolError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
+    if not searcher.manifest.counts()[1]:
+        return ("the index holds no code yet, so there is nothing to search; list_files and "
+                "grep read the files directly")
+    variants, variant_note = query_variants(question.strip(), ctx.llm)
+    notes = [variant_note] if variant_note else []
+    reranker = None
+    if ctx.settings.rerank_model:
+        from codeagent.embedding import pick_device
+
+        reranker, rerank_note = load_reranker(ctx.settings.rerank_model,
+                                              pick_device(ctx.settings.embed_device))
+        notes += [rerank_note] if rerank_note else []
+    found = multi_query(searcher._index, data_dir(ctx.repo), variants, k,
+                        read_lines=lambda path: _lines(ctx, path), reranker=reranker)
+    return Spans(found.hits, variants, notes + found.notes, reranker is not None)
 
 
 def _lines(ctx: ToolContext, path: str) -> list[str] | None:

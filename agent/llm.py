@@ -1,0 +1,78 @@
+"""Ollama, set up explicitly (context window, temperature, timeouts, keep-alive are ours,
+not the client's defaults), the check before the first question, and plain-words
+explanations of the ways a running request fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import LLMUnavailable
+from .settings import Settings
+
+ANSWER_TOKENS = 1024
+"""Most tokens one reply may take (num_predict); kept free in the context window."""
+
+# codellama writes the tool's result itself unless stopped; the real one comes from us.
+STOP = ["\nObservation:"]
+
+
+def make_llm(settings: Settings) -> Any:
+    from llama_index.llms.ollama import Ollama
+
+    return Ollama(model=settings.llm_model, base_url=settings.ollama_host,
+                  request_timeout=float(settings.request_timeout),
+                  context_window=settings.context_window, temperature=settings.temperature,
+                  keep_alive=settings.keep_alive, is_function_calling_model=False,
+                  additional_kwargs={"stop": STOP, "num_predict": ANSWER_TOKENS})
+
+
+def check_ollama(settings: Settings, timeout: float = 5.0) -> list[str]:
+    """The models Ollama has; LLMUnavailable (with the fix) when it is not reachable or
+    the configured model is not among them."""
+    import httpx
+
+    host = settings.ollama_host
+    try:
+        reply = httpx.get(f"{host}/api/tags", timeout=timeout)
+        reply.raise_for_status()
+        models = [m.get("name") or m.get("model") for m in reply.json().get("models", [])]
+    except (httpx.HTTPError, ValueError) as exc:
+        raise LLMUnavailable(f"Ollama is not reachable at {host} ({type(exc).__name__})",
+                             "start it with `ollama serve`, or point OLLAMA_HOST (or "
+                             "--ollama-host) at where it runs") from None
+    if not has_model(models, settings.llm_model):
+        pulled = ", ".join(sorted(filter(None, models))) or "none"
+        raise LLMUnavailable(f"the model '{settings.llm_model}' is not pulled in Ollama at {host}",
+                             f"run `ollama pull {settings.llm_model}` (pulled now: {pulled}), "
+                             "or choose one with --llm-model")
+    return models
+
+
+def has_model(models: list[str], wanted: str) -> bool:
+    wanted = wanted if ":" in wanted else f"{wanted}:latest"
+    return wanted in {m if ":" in m else f"{m}:latest" for m in models if m}
+
+
+def explain_llm_error(exc: BaseException, settings: Settings) -> LLMUnavailable | None:
+    """What went wrong talking to Ollama mid-question, or None if `exc` is not about that."""
+    import httpx
+
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    if name == "ConnectionError" or isinstance(exc, httpx.ConnectError):
+        return LLMUnavailable(f"Ollama stopped answering at {settings.ollama_host}",
+                              "check that `ollama serve` is running")
+    if status == 404:
+        return LLMUnavailable(f"Ollama does not have the model '{settings.llm_model}'",
+                              f"run `ollama pull {settings.llm_model}`")
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMUnavailable(f"Ollama did not answer within {settings.request_timeout} s",
+                              "a large model on a CPU is slow: raise request_timeout, or use "
+                              "a smaller model with --llm-model")
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return LLMUnavailable("the connection to Ollama broke in the middle of a reply",
+                              "ask again; if it keeps happening, check Ollama's log")
+    if name == "ResponseError":
+        return LLMUnavailable(f"Ollama refused the request: {exc}",
+                              "check Ollama's log; the model may be too large for memory")
+    return None

@@ -1,0 +1,211 @@
+"""The ReAct agent against a fake Ollama (a real HTTP server, the real client): which tools
+it calls with what, what the model is told when its reply is malformed, the limits, and
+every way the model server can fail. Never the wording of an answer."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from codeagent.citations import check_citations
+from codeagent.fake_ollama import FakeOllama, Reply, scripted
+from codeagent.session import Session
+from codeagent.settings import load_settings
+
+pytestmark = pytest.mark.slow
+
+SEARCH = 'Thought: Find where redirects are followed.\nAction: semantic_search\nAction Input: {"query": "follow HTTP redirects"}'
+READ = 'Thought: Read the method.\nAction: read_file\nAction Input: {"path": "net/redirects.py", "start_line": 17, "end_line": 28}'
+GREP = 'Thought: Look for the limit.\nAction: grep\nAction Input: {"pattern": "MAX_REDIRECTS"}'
+ANSWER = "Thought: I can answer.\nAnswer: resolve_redirects follows them (net/redirects.py:17-28)."
+
+
+@pytest.fixture
+def session_for(indexed_repo, minilm):
+    sessions = []
+
+    def make(server, **settings):
+        flags = {"ollama_host": server.url if server else "http://127.0.0.1:9", **settings}
+        session = Session(indexed_repo, load_settings(indexed_repo, flags, environ={}),
+                          embedding=minilm)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+def user_messages(request):
+    return [m.get("content") or "" for m in request["messages"] if m["role"] == "user"]
+
+
+def everything(request):
+    return "\n".join(m.get("content") or "" for m in request["messages"])
+
+
+def test_two_hop_question_through_two_tools(session_for):
+    with FakeOllama(scripted(SEARCH, READ, ANSWER)) as server:
+        answer = session_for(server).ask("Where are redirects followed?")
+    assert answer.status == "ok"
+    assert [(s.tool, s.arguments) for s in answer.steps] == [
+        ("semantic_search", {"query": "follow HTTP redirects"}),
+        ("read_file", {"path": "net/redirects.py", "start_line": 17, "end_line": 28})]
+    # each tool's result reached the model before its next reply
+    assert "net/redirects.py:" in everything(server.requests[1])
+    assert "hops > MAX_REDIRECTS" in everything(server.requests[2])
+    assert [(c.path, c.start, c.end, c.valid) for c in answer.citations] == [
+        ("net/redirects.py", 17, 28, True)]
+    # the options Ollama received are ours, not the client's defaults
+    options = server.requests[0]["options"]
+    assert options["num_ctx"] == 8192 and options["temperature"] == 0.1
+    assert "\nObservation:" in options["stop"] and server.requests[0]["keep_alive"] == "30m"
+
+
+@pytest.mark.parametrize("bad,told", [
+    ("The redirects are in net/redirects.py.", "Thought"),
+    ("", "empty"),
+    ('Thought: x\nAction: delete_everything\nAction Input: {}', "semantic_search, multi_query_search, grep"),
+    ('Thought: x\nAction: grep\nAction Input: {"pattern": "MAX", "regex": }', "not valid JSON"),
+    ("Thought: x\nAction: grep\nAction Input: pattern=MAX", "not a JSON object"),
+    ("Thought: x\nAction: grep", "no 'Action Input:'"),
+    ("Thought: I am thinking but neither act nor answer.", "neither"),
+])
+def test_malformed_replies_are_errors_the_model_sees_never_answers(session_for, bad, told):
+    with FakeOllama(scripted(bad, GREP, ANSWER)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "ok"
+    assert answer.steps[0].error and told in answer.steps[0].error
+    assert [s.tool for s in answer.steps if s.tool] == ["grep"]
+    assert told in everything(server.requests[1]), "the model is shown the real error"
+    assert answer.answer.startswith("resolve_redirects follows them")
+
+
+def test_a_repeated_call_is_refused(session_for):
+    with FakeOllama(scripted(GREP, GREP, ANSWER)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert [s.tool for s in answer.steps if s.tool and not s.error] == ["grep"]
+    assert "already called grep" in answer.steps[1].error
+    assert "already called grep" in everything(server.requests[2])
+
+
+def test_step_limit_ends_with_a_tool_free_best_answer(session_for):
+    final = "Thought: enough\nAnswer: Probably net/redirects.py:17-28."
+    with FakeOllama(scripted(SEARCH, READ, final)) as server:
+        answer = session_for(server, max_steps=2).ask("Where are redirects followed?")
+    assert answer.status == "incomplete" and "2 tool steps" in answer.reason
+    assert [s.tool for s in answer.steps if s.tool] == ["semantic_search", "read_file"]
+    assert answer.answer == "Probably net/redirects.py:17-28."
+    # the third request is the last, tool-free one: no third tool step is ever asked for
+    assert len(server.requests) == 3
+    assert "no more tools can be called" in user_messages(server.requests[-1])[-1]
+
+
+def test_step_limit_without_a_usable_final_reply_summarises_the_findings(session_for):
+    with FakeOllama(scripted(SEARCH, "not the protocol")) as server:
+        answer = session_for(server, max_steps=1).ask("Where are redirects followed?")
+    assert answer.status == "incomplete"
+    assert "semantic_search" in answer.answer and "net/redirects.py:" in answer.answer
+
+
+def test_too_many_malformed_replies_stop_with_what_was_found(session_for):
+    with FakeOllama(scripted(GREP, "garbage one", "garbage two", ANSWER)) as server:
+        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+    assert answer.status == "incomplete" and "malformed" in answer.reason
+    assert "grep" in answer.answer and "net/redirects.py:" in answer.answer
+    assert len(server.requests) == 3
+
+
+def test_wall_time_limit_answers_even_when_the_server_hangs(session_for):
+    with FakeOllama(scripted(GREP, Reply(ANSWER, delay=30))) as server:
+        started = time.monotonic()
+        answer = session_for(server, question_seconds=1).ask("What limits redirects?")
+    assert time.monotonic() - started < 15
+    assert answer.status == "incomplete" and "time limit" in answer.reason
+    assert "net/redirects.py:" in answer.answer  # what grep found before the stop
+
+
+@pytest.mark.parametrize("setup,expected", [
+    ("down", "stopped answering"),
+    ("missing", "ollama pull"),
+    ("hang", "did not answer within"),
+    ("cut", "broke in the middle"),
+])
+def test_model_server_failures_are_one_clear_error(session_for, setup, expected):
+    replies = {"hang": Reply(ANSWER, delay=5), "cut": Reply(ANSWER, cut_after=2)}
+    server = None if setup == "down" else FakeOllama(scripted(replies.get(setup, ANSWER)))
+    if server:
+        server.start()
+    try:
+        extra = {"llm_model": "nope:7b"} if setup == "missing" else {}
+        extra |= {"request_timeout": 1} if setup == "hang" else {}
+        answer = session_for(server, **extra).ask("What limits redirects?")
+    finally:
+        if server:
+            server.stop()
+    assert answer.status == "error"
+    assert expected in f"{answer.reason} {answer.hint}"
+
+
+def test_follow_up_questions_see_the_conversation(session_for):
+    with FakeOllama(scripted(GREP, ANSWER, "Thought: from before\nAnswer: Yes, 30.")) as server:
+        session = session_for(server)
+        session.ask("What limits redirects?")
+        session.ask("Is that limit configurable?")
+        follow_up = everything(server.requests[-1])
+        assert "What limits redirects?" in follow_up and "resolve_redirects follows them" in follow_up
+        session.reset()
+    assert session.answers == [] and session.memory.get() == []
+
+
+def test_old_observations_are_trimmed_to_fit_and_the_question_stays(session_for):
+    read_all = 'Thought: read\nAction: read_file\nAction Input: {"path": "net/redirects.py"}'
+    read_go = 'Thought: read\nAction: read_file\nAction Input: {"path": "storage/cache.go"}'
+    with FakeOllama(scripted(read_all, read_go, ANSWER)) as server:
+        session_for(server, context_window=1700, observation_tokens=600).ask(
+            "Where are redirects followed?")
+    last = server.requests[-1]["messages"]
+    text = "\n".join(m["content"] for m in last)
+    assert "trimmed to fit the context window" in text
+    assert last[0]["role"] == "system" and "You are codeagent" in last[0]["content"]
+    assert "Where are redirects followed?" in text
+    assert "LRUCache" in text, "the newest observation is kept whole"
+
+
+def test_rag_mode_answers_in_one_model_call_with_sources(session_for):
+    with FakeOllama(scripted("It is resolve_redirects (net/redirects.py:17-28).")) as server:
+        answer = session_for(server).ask("Where are redirects followed?", mode="rag")
+    assert answer.status == "ok" and answer.mode == "rag" and answer.steps == []
+    assert len(server.requests) == 1
+    prompt = user_messages(server.requests[0])[0]
+    assert "[1] " in prompt and "net/redirects.py:" in prompt
+    assert any(source.startswith("net/redirects.py:") for source in answer.sources)
+    assert answer.citations[0].valid
+
+
+def test_citations_are_checked_against_the_files(indexed_repo, minilm):
+    from codeagent.tools import ToolContext
+
+    ctx = ToolContext(indexed_repo, load_settings(indexed_repo, environ={}), embedding=minilm)
+    text = ("See net/redirects.py:17-28 and `storage/cache.go:12`, not net/redirects.py:90-95, "
+            "../outside.py:1, .env:1, docs/gone.md:3 or net/redirects.py:9-2.")
+    found = {c.location: (c.valid, c.reason) for c in check_citations(text, ctx)}
+    assert found["net/redirects.py:17-28"] == (True, None)
+    assert found["storage/cache.go:12"] == (True, None)
+    assert "past the end" in found["net/redirects.py:90-95"][1]
+    assert "outside" in found["../outside.py:1"][1]
+    assert "secret" in found[".env:1"][1]
+    assert "no such file" in found["docs/gone.md:3"][1]
+    assert not found["net/redirects.py:9-2"][0]
+    ctx.close()
+
+
+def test_answer_json_has_the_documented_fields(session_for):
+    with FakeOllama(scripted(GREP, ANSWER)) as server:
+        data = json.loads(json.dumps(session_for(server).ask("What limits?").to_json()))
+    assert {"question", "answer", "citations", "steps", "model", "timings", "status"} <= set(data)
+    assert set(data["citations"][0]) >= {"path", "start", "end", "valid"}
+    assert set(data["steps"][0]) >= {"thought", "tool", "arguments", "observation", "ms"}
+    assert data["status"] in ("ok", "incomplete", "error") and data["timings"]["total_ms"] > 0
