@@ -97,13 +97,14 @@ def status_lines(status: dict[str, Any]) -> list[str]:
 
 
 def citation_lines(answer: Any) -> list[str]:
-    """The citation check of an answer: counts, then each citation that did not hold."""
+    """Every citation of an answer, checked: verified ones and the others with the reason."""
     if not answer.citations:
         return ["citations: none"] if answer.answer else []
-    good = [c for c in answer.citations if c.valid]
-    bad = [c for c in answer.citations if not c.valid]
-    lines = [f"citations: {len(good)} verified" + (f", {len(bad)} not" if bad else "")]
-    lines += [f"  not verified: {printable(c.location)} ({c.reason})" for c in bad]
+    good = sum(c.valid for c in answer.citations)
+    lines = [f"citations: {good} of {len(answer.citations)} verified"]
+    for c in answer.citations:
+        verdict = "ok " if c.valid else "BAD"
+        lines.append(f"  {verdict} {printable(c.location)}" + ("" if c.valid else f"  ({c.reason})"))
     return lines
 
 

@@ -30,7 +30,8 @@ def test_ask_streams_the_answer_to_stdout_and_the_steps_to_stderr(indexed_repo):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "MAX_REDIRECTS caps them (net/redirects.py:3)."
     assert '-> grep {"pattern": "MAX_REDIRECTS"}' in run.stderr
-    assert "citations: 1 verified" in run.stderr
+    assert "citations: 1 of 1 verified" in run.stderr
+    assert "ok  net/redirects.py:3" in run.stderr
 
 
 def test_ask_json_schema_and_the_incomplete_exit_code(indexed_repo):
