@@ -62,11 +62,22 @@ def parser_for(grammar: str) -> Any:
     return parser
 
 
+def _query_source(language: str) -> str:
+    """A language's query text; a first line `; inherits: other` prepends other's (as in
+    nvim-treesitter's query files), so TSX is TypeScript plus its JSX patterns."""
+    source = resources.files("codeagent").joinpath(f"queries/{language}.scm").read_text()
+    first = source.split("\n", 1)[0]
+    if first.startswith("; inherits:"):
+        bases = [name.strip() for name in first.split(":", 1)[1].split(",")]
+        source = "\n".join(_query_source(base) for base in bases) + "\n" + source
+    return source
+
+
 @lru_cache(maxsize=None)
 def _query_for(language: str) -> Any | None:
     grammar = GRAMMARS.get(language)
     try:
-        source = resources.files("codeagent").joinpath(f"queries/{language}.scm").read_text()
+        source = _query_source(language)
     except FileNotFoundError:
         return None
     if grammar is None:

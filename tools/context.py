@@ -129,6 +129,17 @@ class Budget:
     def fits(self, lines: list[str]) -> bool:
         return sum(len(printable(line)) + 1 for line in lines) <= self.chars_left
 
+    def add_blocks(self, blocks: list[list[str]]) -> int:
+        """Add whole blocks (a hit and its lines) while they fit; how many went in."""
+        shown = 0
+        for block in blocks:
+            if not self.fits(block):
+                break
+            for line in block:
+                self.add(line)
+            shown += 1
+        return shown
+
     def text(self) -> str:
         return "\n".join(self.lines)
 
@@ -136,3 +147,11 @@ class Budget:
 def clip(line: str, width: int = 200) -> str:
     """One line of code, cut to a width a model can afford (minified code has no end)."""
     return line if len(line) <= width else line[:width] + " ..."
+
+
+def snippet(header: str, lines: list[str], shown: int = 6) -> list[str]:
+    """A search hit as the model sees it: its header, its first lines, how many more."""
+    block = [header] + ["    " + clip(line, 160) for line in lines[:shown]]
+    if len(lines) > shown:
+        block.append(f"    ... ({len(lines) - shown} more lines)")
+    return block

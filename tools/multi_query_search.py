@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from codeagent.errors import IndexProblem
 from codeagent.textfile import decode, printable, split_lines
 
-from .context import Budget, ToolContext, ToolError, clip
+from .context import Budget, ToolContext, ToolError, snippet
 
 SNIPPET_LINES = 6
 MAX_K = 20
@@ -42,23 +42,18 @@ def multi_query_search(
     budget.add(asked)
     for note in found.notes:
         budget.add(note)
-    shown = 0
+    blocks = []
     for hit in found.hits:
         meta = hit.node.metadata
-        block = [f"{meta['path']}:{meta['start_line']}-{meta['end_line']}  {meta['symbol'] or '-'}"]
         # A merged span can be long: show it from where its best part starts.
         skipped = meta["focus_line"] - meta["start_line"]
-        body = hit.node.get_content().split("\n")[skipped:]
+        block = snippet(f"{meta['path']}:{meta['start_line']}-{meta['end_line']}  "
+                        f"{meta['symbol'] or '-'}",
+                        hit.node.get_content().split("\n")[skipped:], SNIPPET_LINES)
         if skipped:
-            block.append(f"    ... (from line {meta['focus_line']})")
-        block += ["    " + clip(line, 160) for line in body[:SNIPPET_LINES]]
-        if len(body) > SNIPPET_LINES:
-            block.append(f"    ... ({len(body) - SNIPPET_LINES} more lines)")
-        if not budget.fits(block):
-            break
-        for line in block:
-            budget.add(line)
-        shown += 1
+            block.insert(1, f"    ... (from line {meta['focus_line']})")
+        blocks.append(block)
+    shown = budget.add_blocks(blocks)
     if shown < len(found.hits):
         budget.lines.append(f"({len(found.hits) - shown} more spans left out to stay short; "
                             "ask for fewer with k, or narrow the question)")

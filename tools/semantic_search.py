@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from .context import Budget, ToolContext, ToolError, clip
+from .context import Budget, ToolContext, ToolError, snippet
 
 SNIPPET_LINES = 6
 
@@ -34,18 +34,9 @@ def semantic_search(
         return "the index is empty; nothing to search (is the repository indexed?)"
     budget = Budget(ctx.settings.observation_tokens)
     budget.add(f"{len(hits)} chunks closest to \"{query}\":")
-    shown = 0
-    for hit in hits:
-        block = [f"{hit.location}  {hit.symbol or '-'}  (similarity {hit.score:.2f})"]
-        body = [line for line in hit.text.split("\n")]
-        block += ["    " + clip(line, 160) for line in body[:SNIPPET_LINES]]
-        if len(body) > SNIPPET_LINES:
-            block.append(f"    ... ({len(body) - SNIPPET_LINES} more lines)")
-        if not budget.fits(block):
-            break
-        for line in block:
-            budget.add(line)
-        shown += 1
+    shown = budget.add_blocks([
+        snippet(f"{hit.location}  {hit.symbol or '-'}  (similarity {hit.score:.2f})",
+                hit.text.split("\n"), SNIPPET_LINES) for hit in hits])
     if shown < len(hits):
         budget.lines.append(f"({len(hits) - shown} more hits left out to stay short; "
                             "ask for fewer with k, or narrow with path_glob)")
