@@ -1,0 +1,298 @@
+"""`codeagent chat`: a conversation about one repository in a prompt-toolkit REPL.
+
+Each line is a question for the agent (the Session keeps the conversation, so follow-ups
+build on earlier answers) or a /command. A command is a `cmd_*` method; its docstring is
+its /help line. Input and output are injectable, so tests drive the real REPL through a
+pipe and read what a user would see.
+
+When Ollama is not reachable the REPL still starts, in search-only mode: it says why and
+how to fix it, and answers each question with the code that matches it. /model leaves
+that mode once the model answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.output import create_output
+
+from .errors import CodeagentError
+from .repl_render import (Screen, event_line, outcome_lines, sources_lines, span_lines,
+                          trace_lines)
+from .settings import Settings
+
+KEYS = ("Enter sends; Alt+Enter (or Esc then Enter) starts a new line; Tab completes "
+        "/commands and paths; Ctrl-C cancels a running answer or clears the line; "
+        "Ctrl-D leaves")
+ALIASES = {"quit": "exit"}
+ARGUMENTS = {"model": " [NAME]", "rag": " QUESTION"}
+SEARCH_HITS = 6
+
+
+def run_repl(repo: Path, settings: Settings, *, session: Any = None,
+             offline_reason: tuple[str, str | None] | None = None, input: Any = None,
+             output: Any = None, history_path: Path | None = None,
+             embedding: Any = None) -> int:
+    """Run the REPL until /exit or Ctrl-D; the exit code. `offline_reason` = (message,
+    hint) when Ollama is not usable: the REPL starts in search-only mode."""
+    from .session import Session
+
+    own = session is None
+    session = session or Session(repo, settings, embedding=embedding)
+    try:
+        return Repl(repo, session, offline_reason=offline_reason, input=input, output=output,
+                    history_path=history_path, embedding=embedding).run()
+    finally:
+        if own:
+            session.close()
+
+
+class Repl:
+    def __init__(self, repo: Path, session: Any, *, offline_reason: tuple[str, str | None]
+                 | None, input: Any, output: Any, history_path: Path | None,
+                 embedding: Any) -> None:
+        from .indexer import ensure_data_dir
+
+        self.repo = repo.resolve()
+        self.session = session
+        self.settings: Settings = session.settings
+        self.offline = offline_reason
+        self.embedding = embedding
+        self._terminal = output is None  # a progress bar only where a person watches
+        self.screen = Screen(output or create_output())
+        self._walk_memo: dict = {}
+        history = history_path or ensure_data_dir(self.repo) / "chat_history"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        names = [f"/{name}" for name in [*self.commands(), *ALIASES]]
+        self.prompt = PromptSession(
+            input=input, output=self.screen.output, history=FileHistory(str(history)),
+            completer=ReplCompleter(names, self._paths), complete_while_typing=False,
+            key_bindings=_keys(), bottom_toolbar=self._toolbar, prompt_continuation="... ")
+
+    def run(self) -> int:
+        self._welcome()
+        while True:
+            try:
+                line = self.prompt.prompt("search> " if self.offline else "codeagent> ")
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt: the line being typed is dropped
+            except EOFError:
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                if text.startswith("/"):
+                    if self.dispatch(text) is False:
+                        return 0
+                else:
+                    self.ask(text)
+            except KeyboardInterrupt:
+                self.screen.line("cancelled: back at the prompt (the conversation so far is "
+                                 "kept; /reset forgets it)", "class:stopped")
+            except CodeagentError as exc:
+                self.screen.problem(exc.message, exc.hint)
+
+    def commands(self) -> dict[str, Callable[[str], Any]]:
+        """name -> method, in the order they are defined (the order of /help)."""
+        return {name[4:]: getattr(self, name) for name in vars(type(self))
+                if name.startswith("cmd_")}
+
+    def dispatch(self, text: str) -> bool | None:
+        """Run one /command; False when the REPL should end."""
+        parts = text[1:].split(None, 1)
+        name = parts[0].lower() if parts else ""
+        args = parts[1].strip() if len(parts) > 1 else ""
+        commands = self.commands()
+        name = ALIASES.get(name, name)
+        if name not in commands:
+            # A unique prefix is enough (/tr for /trace), as in Aider.
+            matches = [known for known in commands if name and known.startswith(name)]
+            if len(matches) != 1:
+                self.screen.line(f"unknown command /{name}: /help lists the commands",
+                                 "class:error")
+                return None
+            name = matches[0]
+        return commands[name](args)
+
+    def ask(self, question: str, mode: str = "agent") -> None:
+        """One turn: live steps, the streamed answer, then its citation check."""
+        if self.offline:
+            return self.search_only(question)
+        streamed: list[str] = []
+
+        def emit(event: Any) -> None:
+            if event.kind == "answer":
+                streamed.append(event.text)
+                self.screen.piece(event.text)
+            elif (shown := event_line(event)) is not None:
+                streamed.clear()  # the answer is what streams after the last step
+                self.screen.line(shown[1], shown[0])
+
+        answer = self.session.ask(question, mode=mode, emit=emit)
+        self.screen.end_piece()
+        # Answers written without streaming (a limit was hit, the model failed) or that
+        # differ from what streamed are shown whole.
+        if answer.answer and "".join(streamed).strip() != answer.answer.strip():
+            self.screen.line(answer.answer, "class:answer")
+        for style, text in outcome_lines(answer):
+            self.screen.line(text, style)
+
+    def search_only(self, question: str) -> None:
+        from .tools import ToolError
+        from .tools.multi_query_search import find_spans
+
+        self.session.ctx.llm = None  # no model: the question's variants are heuristic
+        self.screen.line("(search-only mode: the code that matches the question)", "class:note")
+        try:
+            found = find_spans(self.session.ctx, question, SEARCH_HITS)
+        except ToolError as exc:
+            return self.screen.problem(str(exc))
+        if isinstance(found, str):
+            return self.screen.line(found)
+        self.screen.lines(found.notes, "class:note")
+        if not found.hits:
+            return self.screen.line("no code matches; try other words, or exact names")
+        for style, text in span_lines(found.hits):
+            self.screen.line(text, style)
+
+    def cmd_help(self, args: str) -> None:
+        """Show the commands and the keys."""
+        for name, method in self.commands().items():
+            aliases = "".join(f", /{alias}" for alias, target in ALIASES.items()
+                              if target == name)
+            usage = f"/{name}{ARGUMENTS.get(name, '')}{aliases}"
+            self.screen.line(f"{usage:<22} {' '.join((method.__doc__ or '').split())}")
+        self.screen.line(f"keys: {KEYS}")
+
+    def cmd_reset(self, args: str) -> None:
+        """Forget the conversation (the index stays)."""
+        self.session.reset()
+        self.screen.line("the conversation is forgotten; the next question starts afresh")
+
+    def cmd_sources(self, args: str) -> None:
+        """Citations of the last answer, checked against the files (✓/✗ and why)."""
+        self.screen.lines(sources_lines(self._last()))
+
+    def cmd_trace(self, args: str) -> None:
+        """Steps of the last answer: thought, tool, arguments, times, first line of the result."""
+        self.screen.lines(trace_lines(self._last()))
+
+    def cmd_index(self, args: str) -> None:
+        """Re-index now: embed the files that changed since the last index."""
+        from .console import RichProgress, index_summary_lines
+        from .indexer import run_index
+
+        self.screen.line("indexing...", "class:note")
+        progress = RichProgress() if self._terminal and sys.stderr.isatty() else None
+        try:
+            summary = run_index(self.repo, self.settings, progress=progress,
+                                embedding=self.embedding)
+        finally:
+            # An index run may rebuild (drop and re-create the collection the searcher
+            # holds): the searcher reopens on its next use, on what the run left.
+            self.session.ctx.close()
+        self.screen.lines(index_summary_lines(self.repo, summary, verbose=False))
+
+    def cmd_model(self, args: str) -> None:
+        """Switch to the Ollama model NAME if Ollama has it (no NAME: recheck the current)."""
+        from .errors import LLMUnavailable
+        from .llm import check_ollama
+
+        name = args or self.settings.llm_model
+        try:
+            check_ollama(dataclasses.replace(self.settings, llm_model=name))
+        except LLMUnavailable as exc:
+            self.screen.problem(exc.message, exc.hint)
+            if self.offline:
+                self.offline = (exc.message, exc.hint)
+            self.screen.line(f"the model stays {self.settings.llm_model}"
+                             + (" (search-only mode)" if self.offline else ""))
+            return
+        self.settings.llm_model = name
+        self.screen.line(f"model: {name} (Ollama at {self.settings.ollama_host} has it)",
+                         "class:ok")
+        if self.offline:
+            self.offline = None
+            self.screen.line("Ollama answers: questions go to the agent again", "class:ok")
+
+    def cmd_rag(self, args: str) -> None:
+        """Answer QUESTION from one retrieval and one model reply (fast, no tools)."""
+        if not args:
+            return self.screen.line("usage: /rag QUESTION", "class:error")
+        self.ask(args, mode="rag")
+
+    def cmd_exit(self, args: str) -> bool:
+        """Leave the chat (Ctrl-D does too)."""
+        return False
+
+    def _welcome(self) -> None:
+        self.screen.line(f"codeagent chat: {self.repo} with {self.settings.llm_model}"
+                         f"{' (search-only mode)' if self.offline else ''}")
+        self.screen.line(f"{KEYS}; /help lists the commands.", "class:note")
+        if self.offline:
+            message, hint = self.offline
+            self.screen.line(f"search-only mode: {message}", "class:error")
+            if hint:
+                self.screen.line(f"  -> {hint}", "class:hint")
+            self.screen.line(
+                "Each question is answered with the code that matches it. For the agent: start "
+                f"Ollama (`ollama serve`), pull the model (`ollama pull "
+                f"{self.settings.llm_model}`), then type /model.", "class:hint")
+
+    def _toolbar(self) -> str:
+        mode = "search-only (Ollama unavailable)" if self.offline else "agent"
+        return f" {self.repo.name} | {self.settings.llm_model} | {mode} | /help"
+
+    def _last(self) -> Any:
+        return self.session.answers[-1] if self.session.answers else None
+
+    def _paths(self) -> list[str]:
+        from .walker import walk_cached
+
+        walked = walk_cached(self.session.ctx.rules, self._walk_memo)
+        return [f"{d}/" for d in walked.directories if d] + [f.path for f in walked.files]
+
+
+class ReplCompleter(Completer):
+    """/commands at the start of the line; repository paths for a word that looks like
+    one (it holds a '/' or a '.'), matched by the path's start or by its file name."""
+
+    def __init__(self, commands: list[str], paths: Callable[[], list[str]]) -> None:
+        self.commands = commands
+        self.paths = paths
+
+    def get_completions(self, document: Document,
+                        complete_event: CompleteEvent) -> Iterable[Completion]:
+        before = document.text_before_cursor
+        if before.startswith("/") and not any(c.isspace() for c in before):
+            for name in self.commands:
+                if name.startswith(before.lower()):
+                    yield Completion(name, -len(before))
+            return
+        word = document.get_word_before_cursor(WORD=True)
+        if "/" not in word and "." not in word:
+            return
+        for path in self.paths():
+            if path.startswith(word) or path.rstrip("/").rsplit("/", 1)[-1].startswith(word):
+                yield Completion(path, -len(word))
+
+
+def _keys() -> KeyBindings:
+    keys = KeyBindings()
+
+    # A terminal sends Alt+Enter as Esc then Enter; prompt-toolkit's default for it is
+    # "submit", so this binding (added after the defaults) takes precedence.
+    @keys.add("escape", "enter")
+    def _newline(event: Any) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return keys

@@ -1,0 +1,161 @@
+"""What the chat REPL prints: the live lines of a turn, the check of an answer, and the
+/sources and /trace listings. Pure text in, lines out, except `Screen`, which writes them
+to the REPL's prompt-toolkit output (a terminal, or a test's buffer)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prompt_toolkit import print_formatted_text
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.styles import Style
+
+from .textfile import printable
+
+STYLE = Style.from_dict({
+    "tool": "ansicyan", "observation": "ansibrightblack", "retry": "ansiyellow",
+    "stopped": "ansiyellow", "answer": "", "ok": "ansigreen", "bad": "ansired",
+    "error": "ansired bold", "hint": "ansiyellow", "note": "ansibrightblack",
+})
+ARGUMENTS_WIDTH = 160  # a tool line stays one terminal line or so; /trace shows them whole
+PREVIEW_LINES = 3
+
+
+class Screen:
+    """Lines and streamed pieces on one output, never two pieces of text on one line by
+    accident: a line after streamed text starts on a line of its own."""
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+        self._mid_line = False
+
+    def line(self, text: str = "", style: str = "") -> None:
+        self.end_piece()
+        self._print(text, style, "\n")
+
+    def lines(self, texts: list[str], style: str = "") -> None:
+        for text in texts:
+            self.line(text, style)
+
+    def piece(self, text: str, style: str = "class:answer") -> None:
+        """Part of a line (the answer as it streams)."""
+        if text:
+            self._print(text, style, "")
+            self._mid_line = not text.endswith("\n")
+
+    def end_piece(self) -> None:
+        if self._mid_line:
+            self._print("", "", "\n")
+            self._mid_line = False
+
+    def problem(self, message: str, hint: str | None = None) -> None:
+        self.line(f"error: {message}", "class:error")
+        if hint:
+            self.line(f"  -> {hint}", "class:hint")
+
+    def _print(self, text: str, style: str, end: str) -> None:
+        print_formatted_text(FormattedText([(style, text)]), end=end, style=STYLE,
+                             output=self.output)
+
+
+def event_line(event: Any) -> tuple[str, str] | None:
+    """(style, text) of a live event of a turn; None for answer pieces (streamed as is)."""
+    if event.kind == "tool":
+        arguments = json.dumps(event.data.get("arguments", {}), ensure_ascii=False)
+        return "class:tool", f"→ {event.text} {_cut(arguments, ARGUMENTS_WIDTH)}"
+    if event.kind == "observation":
+        return "class:observation", f"  ← {printable(event.text)}"
+    if event.kind == "retry":
+        return "class:retry", f"! retry: {_first_line(event.text)}"
+    if event.kind == "stopped":
+        return "class:stopped", f"(stopped: {event.text})"
+    return None
+
+
+def citation_summary(citations: list[Any]) -> str:
+    """`citations: 3 verified, 1 not found: a.py:9 (no such file in the repository)`."""
+    if not citations:
+        return "citations: none in the answer"
+    good = [c for c in citations if c.valid]
+    bad = [c for c in citations if not c.valid]
+    text = f"citations: {len(good)} verified"
+    if bad:
+        text += f", {len(bad)} not found: " + "; ".join(f"{c.location} ({c.reason})"
+                                                        for c in bad)
+    return text
+
+
+def outcome_lines(answer: Any) -> list[tuple[str, str]]:
+    """(style, text) lines after an answer: its citations, then its status when not ok."""
+    lines = []
+    if answer.answer:
+        bad = any(not c.valid for c in answer.citations)
+        lines.append(("class:bad" if bad else "class:ok", citation_summary(answer.citations)))
+    if answer.status == "incomplete":
+        lines.append(("class:stopped", f"(incomplete: {answer.reason})"))
+    elif answer.status == "error":
+        lines.append(("class:error", f"error: {answer.reason}"))
+        if answer.hint:
+            lines.append(("class:hint", f"  -> {answer.hint}"))
+    steps = sum(1 for s in answer.steps if s.tool)
+    seconds = answer.timings.get("total_ms", 0.0) / 1000
+    lines.append(("class:note", f"({steps} tool step{'s' if steps != 1 else ''}, "
+                                f"{seconds:.1f} s, {answer.model})"))
+    return lines
+
+
+def sources_lines(answer: Any | None) -> list[str]:
+    if answer is None:
+        return ["no answer yet: ask a question first"]
+    lines = [f"{'✓' if c.valid else '✗'} {c.location}" + ("" if c.valid else f"  ({c.reason})")
+             for c in answer.citations]
+    if not lines:
+        lines.append("the last answer cites no code")
+    if answer.mode == "rag":
+        lines.append(f"sources the answer was written from ({len(answer.sources)}):")
+        lines += [f"  {source}" for source in answer.sources] or ["  none"]
+    return lines
+
+
+def trace_lines(answer: Any | None) -> list[str]:
+    if answer is None:
+        return ["no answer yet: ask a question first"]
+    if not answer.steps:
+        return [f"the last answer ({answer.mode} mode) took no tool steps"]
+    lines = []
+    for n, step in enumerate(answer.steps, 1):
+        if step.tool is None:
+            error = _first_line(step.error or "")
+            lines.append(f"{n}. refused reply (model {step.llm_ms:.0f} ms): {error}")
+        else:
+            arguments = json.dumps(step.arguments, ensure_ascii=False)
+            lines.append(f"{n}. {step.tool} {arguments}  (model {step.llm_ms:.0f} ms, "
+                         f"tool {step.ms:.0f} ms)")
+        if step.thought:
+            lines.append(f"   thought: {_cut(_first_line(step.thought), 200)}")
+        if step.tool is not None:
+            lines.append(f"   ← {printable(_first_line(step.observation)) or '(no result)'}")
+    return lines
+
+
+def span_lines(hits: list[Any]) -> list[tuple[str, str]]:
+    """(style, text) lines of search results (LlamaIndex nodes of code spans): location,
+    symbol, and the first lines from where the span's best part starts."""
+    lines = []
+    for hit in hits:
+        meta = hit.node.metadata
+        lines.append(("class:tool", f"{meta['path']}:{meta['start_line']}-{meta['end_line']}  "
+                                    f"{meta.get('symbol') or '-'}"))
+        start = meta.get("focus_line", meta["start_line"]) - meta["start_line"]
+        body = [line for line in hit.node.get_content().split("\n")[start:] if line.strip()]
+        lines += [("", "    " + printable(line.strip())[:100]) for line in body[:PREVIEW_LINES]]
+    return lines
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n", 1)[0]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
