@@ -105,6 +105,9 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeOllama
     protocol_version = "HTTP/1.1"
+    # As Ollama's own server: without it, Nagle holds each reply's first chunk until the
+    # client's delayed ACK, about 40 ms a request that no real server adds.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:  # quiet: tests read their own output
         pass

@@ -4,6 +4,8 @@ explanations of the ways a running request fails."""
 
 from __future__ import annotations
 
+import ssl
+from functools import lru_cache
 from typing import Any
 
 from .errors import LLMUnavailable
@@ -17,13 +19,26 @@ STOP = ["\nObservation:"]
 
 
 def make_llm(settings: Settings) -> Any:
+    """A client per question (its async connection pool belongs to the question's event
+    loop), sharing one SSL context: building one loads the CA bundle, about 20 ms."""
+    import ollama
     from llama_index.llms.ollama import Ollama
 
+    timeout = float(settings.request_timeout)
     return Ollama(model=settings.llm_model, base_url=settings.ollama_host,
-                  request_timeout=float(settings.request_timeout),
-                  context_window=settings.context_window, temperature=settings.temperature,
-                  keep_alive=settings.keep_alive, is_function_calling_model=False,
-                  additional_kwargs={"stop": STOP, "num_predict": ANSWER_TOKENS})
+                  request_timeout=timeout, context_window=settings.context_window,
+                  temperature=settings.temperature, keep_alive=settings.keep_alive,
+                  is_function_calling_model=False,
+                  additional_kwargs={"stop": STOP, "num_predict": ANSWER_TOKENS},
+                  client=ollama.Client(settings.ollama_host, timeout=timeout,
+                                       verify=_ssl_context()),
+                  async_client=ollama.AsyncClient(settings.ollama_host, timeout=timeout,
+                                                  verify=_ssl_context()))
+
+
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
 
 def check_ollama(settings: Settings, timeout: float = 5.0) -> list[str]:

@@ -29,7 +29,7 @@ from llama_index.core.agent.react.types import (ActionReasoningStep, BaseReasoni
 from llama_index.core.agent.workflow import ReActAgent
 from llama_index.core.agent.workflow.workflow_events import AgentOutput
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.workflow import Event
 
 from codeagent.prompts import load_prompt, load_template
@@ -117,12 +117,16 @@ class CodeFormatter(ReActChatFormatter):
     and the reasoning so far, trimmed to the context budget oldest observation first."""
 
     budget_chars: int = 20000
+    _headers: dict = PrivateAttr(default_factory=dict)
 
     def format(self, tools: Sequence[Any], chat_history: List[ChatMessage],
                current_reasoning: Optional[List[BaseReasoningStep]] = None) -> List[ChatMessage]:
-        header = self.system_header.format(tool_desc=describe_tools(tools),
-                                           tool_names=", ".join(t.metadata.get_name()
-                                                                for t in tools))
+        key = tuple(id(tool) for tool in tools)
+        if key not in self._headers:  # the tool schemas are the same at every step
+            self._headers[key] = self.system_header.format(
+                tool_desc=describe_tools(tools),
+                tool_names=", ".join(t.metadata.get_name() for t in tools))
+        header = self._headers[key]
         steps = [_step_text(step) for step in current_reasoning or []]
         observations = [i for i, step in enumerate(current_reasoning or [])
                         if isinstance(step, ObservationReasoningStep)]
@@ -166,6 +170,31 @@ def _step_text(step: BaseReasoningStep) -> str:
         return (f"Thought: {step.thought}\nAction: {step.action}\n"
                 f"Action Input: {json.dumps(step.action_input, ensure_ascii=False)}")
     return step.get_content()
+
+
+class _Remembered(BaseReasoningStep):
+    """A reasoning step as the conversation memory keeps it."""
+
+    text: str
+
+    def get_content(self) -> str:
+        return self.text
+
+    @property
+    def is_done(self) -> bool:
+        return False
+
+
+REMEMBERED_LINES = 6
+
+
+def _remembered(step: BaseReasoningStep) -> str:
+    if isinstance(step, ObservationReasoningStep):
+        lines = step.observation.split("\n")
+        left = len(lines) - REMEMBERED_LINES
+        more = f"\n[{left} more lines]" if left > 0 else ""
+        return "Observation: " + "\n".join(lines[:REMEMBERED_LINES]) + more
+    return _step_text(step)
 
 
 def _trimmed(observation: str) -> str:
@@ -216,6 +245,17 @@ class CodeReActAgent(ReActAgent):
             state["failures"] = 0
         await ctx.store.set(STATE, state)
         return output
+
+    async def finalize(self, ctx: Any, output: AgentOutput, memory: Any) -> AgentOutput:
+        """The base class files the whole reasoning into the conversation memory; file it
+        compact instead: actions as JSON, each observation cut to its first lines. A
+        follow-up question needs to know what was looked at, not to read it all again."""
+        reasoning = await ctx.store.get(self.reasoning_key, default=[])
+        if reasoning and isinstance(reasoning[-1], ResponseReasoningStep):
+            await ctx.store.set(self.reasoning_key,
+                                [_Remembered(text=_remembered(step)) for step in reasoning[:-1]]
+                                + reasoning[-1:])
+        return await super().finalize(ctx, output, memory)
 
     def _refuse(self, name: str, kwargs: dict[str, Any], tools: Sequence[Any],
                 calls: list[str]) -> str | None:

@@ -103,6 +103,7 @@ class Session:
         """Answer one question; Ctrl-C cancels it (KeyboardInterrupt) and keeps the session."""
         emit = emit or (lambda event: None)
         started = time.monotonic()
+        before = self.memory.get_all()
         try:
             if mode == "rag":
                 answer = asyncio.run(self._rag(question, emit))
@@ -111,6 +112,11 @@ class Session:
         except CodeagentError as exc:
             answer = Answer(question, "", "error", mode, self.settings.llm_model,
                             reason=exc.message, hint=exc.hint)
+        except KeyboardInterrupt:
+            self.memory.set(before)  # the question never happened, as far as follow-ups see
+            raise
+        if answer.status == "error":
+            self.memory.set(before)
         answer.timings["total_ms"] = round((time.monotonic() - started) * 1000, 1)
         answer.citations = check_citations(answer.answer, self.ctx)
         self.answers.append(answer)
@@ -212,6 +218,8 @@ class _Recorder:
 
     def _stream(self, response: str) -> None:
         found = re.search(r"^\s*Answer:\s*", response, re.M)
+        if found and re.search(r"^\s*Action:", response[:found.start()], re.M):
+            return  # the parser takes an Action before an Answer: this reply is a tool call
         if found and len(response) > found.end() + self._shown:
             self.emit(Event("answer", response[found.end() + self._shown:]))
             self._shown = len(response) - found.end()
