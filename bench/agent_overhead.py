@@ -21,8 +21,8 @@ Outside HTTP = wall - http wait: the overhead a real model would add nothing to.
 Prompt tokens are the fake server's estimate (characters of all messages / 4), the prompt
 characters are counted from the requests the server received.
 
-The fake server's socket gets TCP_NODELAY here, as a real Ollama's has (Go's net/http sets
-it): without it, Nagle's algorithm holds the first streamed chunk until the client's
+The fake server's sockets have TCP_NODELAY, as a real Ollama's have (Go's net/http sets
+it); --keep-nagle turns it off to show the difference: without it, Nagle's algorithm holds the first streamed chunk until the client's
 delayed ACK, about 40 ms per request that no real server costs (--keep-nagle shows it).
 """
 
