@@ -178,20 +178,35 @@ class _IndexRun:
         self.summary.skipped.update(walked.skipped)
         plan = self._plan(walked.files, force)
 
-        if plan.to_index or plan.removed or plan.content_skipped or self.manifest.leftovers():
+        # A run that did not finish leaves the flag at 0: the store may be damaged or hold
+        # chunks the manifest does not list, so this run checks it even with nothing to do.
+        dirty = self.manifest.get("clean") == "0"
+        if (plan.to_index or plan.removed or plan.content_skipped or dirty
+                or self.manifest.leftovers()):
             from .store import collection_name
 
+            probe = self._start_probe()  # runs in a child while the model loads
             model, info = loaded or self._embedding(model_name, allow_fallback,
                                                     need_model=bool(plan.to_index))
+            if probe is not None:
+                health = probe.result()
+                if not health.ok:
+                    self._quarantine(health.reason or "unreadable")
+                    plan = self._plan(walked.files, force=True)
+            self.manifest.set_many({"clean": "0"})
             self._open_store(info)
             self._recover()
+            plan.to_index += self._reconcile(walked.files, plan, thorough=dirty)
+            if plan.to_index and model is None:  # only deletions were planned
+                model, info = self._embedding(model_name, allow_fallback, need_model=True)
             self._commit(plan.content_skipped, plan.removed)
             if plan.to_index:
                 self._index_files(plan.to_index, model, info)
             self.manifest.set_many({
                 "model": info.name, "dimension": info.dimension, "max_tokens": info.max_tokens,
                 "fallback_from": info.fallback_from or "", "device": info.device,
-                "store": location, "collection": collection_name(self.repo, self.chroma_url)})
+                "store": location, "collection": collection_name(self.repo, self.chroma_url),
+                "generation": int(self.manifest.get("generation") or 0) + 1})
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
         from . import keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
@@ -202,7 +217,7 @@ class _IndexRun:
         self.summary.files, self.summary.chunks = files, chunks
         self.summary.model = self.manifest.get("model") or model_name
         self.manifest.set_many({"chunking": signature, "updated_at": now_iso(),
-                                "last_run": self._last_run()})
+                                "last_run": self._last_run(), "clean": "1"})
         return self.summary
 
     def _choose_model(self, keep_recorded: bool = True) -> tuple[str, bool]:
@@ -283,6 +298,50 @@ class _IndexRun:
 
         self.store = open_store(self.repo, self.ddir, self.chroma_url, info.name,
                                 info.dimension, create=True)
+
+    def _start_probe(self) -> Any:
+        """A health probe of the embedded store in a child process, or None when there is
+        nothing to probe (a new index) or the store is a server (another process already)."""
+        if self.chroma_url or not self.manifest.counts()[1]:
+            return None
+        from .health import Probe
+        from .store import EMBEDDED_COLLECTION
+
+        return Probe(self.ddir / "chroma", EMBEDDED_COLLECTION)
+
+    def _quarantine(self, reason: str) -> None:
+        """Move a damaged store aside (for inspection) and start the index afresh; the
+        embedding cache survives, so the rebuild embeds little or nothing."""
+        aside = self.ddir / f"chroma.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        if (self.ddir / "chroma").exists():
+            shutil.move(str(self.ddir / "chroma"), aside)
+        shutil.rmtree(self.ddir / "bm25", ignore_errors=True)
+        self.manifest.clear()
+        self.summary.notes.append(f"the vector store was damaged ({reason}); moved it to "
+                                  f"{aside.name} and rebuilt the index")
+
+    def _reconcile(self, entries: list[FileEntry], plan: _Plan,
+                   thorough: bool) -> list[tuple[FileEntry, str]]:
+        """The store must hold exactly the chunks the manifest lists. Compared by count (the
+        usual case: one call), or id by id after an interrupted run; stray chunks are
+        deleted, files whose chunks are missing are indexed again."""
+        expected = self.manifest.chunk_ids()
+        if not thorough and self.store.count() == len(expected):
+            return []
+        present = self.store.all_ids()
+        stray, missing = present - expected, expected - present
+        if stray:
+            self.store.delete(sorted(stray))
+            self.summary.notes.append(f"repaired the store: deleted {len(stray)} stray chunks")
+        if not missing:
+            return []
+        queued = {entry.path for entry, _ in plan.to_index}
+        by_path = {entry.path: entry for entry in entries}
+        redo = sorted(path for path in self.manifest.paths_of(missing)
+                      if path in by_path and path not in queued)
+        self.summary.notes.append(f"repaired the store: {len(missing)} chunks were missing; "
+                                  f"indexing {len(redo)} files again")
+        return [(by_path[path], "changed") for path in redo]
 
     def _recover(self) -> None:
         leftovers = self.manifest.leftovers()

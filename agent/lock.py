@@ -44,3 +44,14 @@ class WriterLock:
         except (OSError, ValueError):
             return "its PID is not known yet"
         return f"PID {holder['pid']} on {holder['host']}, since {holder['started']}: {holder['command']}"
+
+
+def writer_active(data_dir: Path) -> bool:
+    """Whether some process is updating this index right now (it holds the writer lock)."""
+    lock = FileLock(str(data_dir / "writer.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False

@@ -143,6 +143,15 @@ class Manifest:
     def chunk_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT id FROM chunks")}
 
+    def paths_of(self, chunk_ids: Iterable[str]) -> set[str]:
+        ids, paths = list(chunk_ids), set()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            rows = self._db.execute(
+                f"SELECT DISTINCT path FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
+            paths.update(row[0] for row in rows)
+        return paths
+
     def iter_chunks(self) -> Iterator[ChunkRecord]:
         for row in self._db.execute("SELECT * FROM chunks ORDER BY path, start_line"):
             yield ChunkRecord(*row)

@@ -70,6 +70,9 @@ class Searcher:
                 "re-index: `codeagent index --rebuild`")
         recorded_store = self.manifest.get("store") or "embedded"
         chroma_url = chroma_url_for(settings, recorded_store)
+        if chroma_url is None:
+            self._check_after_interruption(repo)
+        self.generation = self.manifest.get("generation")
         if (chroma_url or "embedded") != recorded_store:
             raise IndexProblem(f"the index of {repo} lives in {recorded_store}, not in "
                                f"{chroma_url or 'the embedded store'}",
@@ -82,6 +85,26 @@ class Searcher:
 
     def close(self) -> None:
         self.manifest.close()
+
+    def stale(self) -> bool:
+        """Another process changed the index since this one was opened: an open store would
+        go on answering from the vectors it loaded (Chroma keeps them in memory)."""
+        return self.manifest.get("generation") != self.generation
+
+    def _check_after_interruption(self, repo: Path) -> None:
+        """After a run that did not finish (and is not running now), probe the store in a
+        child process before opening it here: damage must not crash this process."""
+        from .health import probe
+        from .lock import writer_active
+        from .store import EMBEDDED_COLLECTION
+
+        if self.manifest.get("clean") != "0" or writer_active(data_dir(repo)):
+            return
+        health = probe(data_dir(repo) / "chroma", EMBEDDED_COLLECTION)
+        if not health.ok:
+            self.manifest.close()
+            raise IndexProblem(f"the index of {repo} was damaged by an interrupted run "
+                               f"({health.reason})", f"run `codeagent index {repo}` to repair it")
 
     def search(self, query: str, k: int = 10, language: str | None = None,
                path_glob: str | None = None) -> list[Hit]:

@@ -103,6 +103,7 @@ class Session:
         """Answer one question; Ctrl-C cancels it (KeyboardInterrupt) and keeps the session."""
         emit = emit or (lambda event: None)
         started = time.monotonic()
+        self.ctx.refresh()
         before = self.memory.get_all()
         try:
             if mode == "rag":

@@ -63,6 +63,15 @@ class ChunkStore:
     def count(self) -> int:
         return self.collection.count()
 
+    def all_ids(self, page: int = 5000) -> set[str]:
+        """Every chunk id the store holds (to reconcile it with the manifest)."""
+        ids: set[str] = set()
+        while True:
+            got = self.collection.get(include=[], limit=page, offset=len(ids))["ids"]
+            ids.update(got)
+            if len(got) < page:
+                return ids
+
     def delete(self, ids: list[str]) -> None:
         if ids:
             self.vector_store.delete_ids(ids)
@@ -120,6 +129,7 @@ def _client(data_dir: Path, chroma_url: str | None) -> tuple[Any, str]:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if not chroma_url:
         path = data_dir / "chroma"
+        _forget_cached_system(str(path))
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings), str(path)
     parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -134,3 +144,15 @@ def _client(data_dir: Path, chroma_url: str | None) -> tuple[Any, str]:
                                "start it with `chroma run --path DIR --port PORT` "
                                "or drop --chroma-url to use the embedded store") from exc
     return client, chroma_url
+
+
+def _forget_cached_system(path: str) -> None:
+    """Chroma keeps one System per path for the life of the process, with its vectors in
+    memory: a client opened later in the same process would not see what another process
+    wrote since (the counts change, the query results do not). Forgetting it makes every
+    open read the disk again. Clients already open keep their own System."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)

@@ -54,6 +54,12 @@ class ToolContext:
             self._searcher = Searcher(self.repo, self.settings, embedding=self.embedding)
         return self._searcher
 
+    def refresh(self) -> None:
+        """Reopen the index if another process (`codeagent index` in another terminal)
+        changed it since it was opened, so no question is answered from stale vectors."""
+        if self._searcher is not None and self._searcher.stale():
+            self.close()
+
     def manifest(self) -> Any:
         """The index's manifest (symbols, chunks) without loading the embedding model."""
         if self._manifest is None:
