@@ -30,7 +30,6 @@ from .manifest import ChunkRecord, Manifest
 
 DIRNAME = "bm25"
 BUILDING = "bm25.building"
-METADATA_KEYS = ("path", "start_line", "end_line", "symbol", "language")
 MAX_WORD = 64
 """Longer words (hashes, base64 blobs) keep their parts but not their whole."""
 

@@ -174,11 +174,6 @@ class Manifest:
                                 (name.rsplit(".", 1)[-1],))
         return [ReferenceRecord(*row) for row in rows]
 
-    def paths_matching(self, glob: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT path FROM files WHERE skipped IS NULL AND path GLOB ?", (glob,))
-        return [row[0] for row in rows]
-
     def journal_pending(self, ids: Iterable[str]) -> None:
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, 'pending')",

@@ -76,10 +76,6 @@ class ChunkStore:
         if ids:
             self.vector_store.delete_ids(ids)
 
-    def drop(self) -> None:
-        """Delete the whole collection (a rebuild starts from nothing)."""
-        self.client.delete_collection(self.collection.name)
-
 
 def open_store(repo: Path, data_dir: Path, chroma_url: str | None, model: str,
                dimension: int, create: bool) -> ChunkStore:
