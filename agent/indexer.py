@@ -250,6 +250,12 @@ class _IndexRun:
                 continue
             digest = content_hash(data)
             entry = replace(entry, size=len(data))
+            if len(data) > self.settings.max_file_bytes:  # it grew since the walk saw it
+                self.summary.skipped[entry.path] = "too large"
+                plan.content_skipped.append(FileUpdate(FileRecord(
+                    entry.path, digest, entry.size, entry.mtime_ns,
+                    detect_language(entry.path), 0, "too large"), []))
+                continue
             if old and not force and old.hash == digest:
                 plan.touched.append(replace(old, size=entry.size, mtime_ns=entry.mtime_ns))
                 self._count_unchanged(old)
@@ -265,7 +271,9 @@ class _IndexRun:
                 plan.to_index.append((entry, "changed" if old else "added"))
         walked = {entry.path for entry in entries}
         plan.removed = sorted(path for path in known if path not in walked)
-        self.summary.removed = len(plan.removed)
+        # A file the index only knew as skipped (too large, binary...) was never indexed:
+        # forgetting its record is not a removal anyone should read about.
+        self.summary.removed = sum(1 for path in plan.removed if known[path].skipped is None)
         return plan
 
     def _count_unchanged(self, old: FileRecord) -> None:
@@ -391,6 +399,9 @@ class _IndexRun:
             except OSError:
                 self.summary.skipped[entry.path] = "unreadable"
                 continue
+            if len(data) > self.settings.max_file_bytes:  # it grew since the plan was made
+                self.summary.skipped[entry.path] = "too large"
+                continue
             decoded = decode(data)
             if decoded is None:  # changed into a binary since the plan was made
                 self.summary.skipped[entry.path] = "binary"
@@ -407,7 +418,7 @@ class _IndexRun:
         nodes = pipeline.run(documents=docs)
         parsed = chunker.take_symbols()
         self.manifest.journal_pending(node.node_id for node in nodes)
-        self.store.vector_store.add(nodes)
+        self.store.add(nodes)
         by_path: dict[str, list[ChunkRecord]] = {path: [] for path in records}
         for node in nodes:
             meta = node.metadata

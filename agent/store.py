@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -52,29 +53,50 @@ class UpsertingChromaVectorStore(ChromaVectorStore):
 
 
 class ChunkStore:
-    """One repository's collection, wherever it lives."""
+    """One repository's collection, wherever it lives. With a server, any failure of a
+    call (the server stopped, restarted, unreachable) is a StoreUnavailable that names it."""
 
-    def __init__(self, client: Any, collection: Any, location: str) -> None:
+    def __init__(self, client: Any, collection: Any, location: str, server: bool) -> None:
         self.client = client
         self.collection = collection
         self.location = location
+        self.server = server
         self.vector_store = UpsertingChromaVectorStore(collection, client.get_max_batch_size())
 
+    def add(self, nodes: list[BaseNode]) -> None:
+        with self._server_errors():
+            self.vector_store.add(nodes)
+
     def count(self) -> int:
-        return self.collection.count()
+        with self._server_errors():
+            return self.collection.count()
 
     def all_ids(self, page: int = 5000) -> set[str]:
         """Every chunk id the store holds (to reconcile it with the manifest)."""
         ids: set[str] = set()
-        while True:
-            got = self.collection.get(include=[], limit=page, offset=len(ids))["ids"]
-            ids.update(got)
-            if len(got) < page:
-                return ids
+        with self._server_errors():
+            while True:
+                got = self.collection.get(include=[], limit=page, offset=len(ids))["ids"]
+                ids.update(got)
+                if len(got) < page:
+                    return ids
 
     def delete(self, ids: list[str]) -> None:
         if ids:
-            self.vector_store.delete_ids(ids)
+            with self._server_errors():
+                self.vector_store.delete_ids(ids)
+
+    @contextmanager
+    def _server_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            if not self.server:
+                raise
+            raise StoreUnavailable(f"the Chroma server at {self.location} failed: "
+                                   f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+                                   "check that `chroma run` is up, then run the command "
+                                   "again: what was committed is kept") from None
 
 
 def open_store(repo: Path, data_dir: Path, chroma_url: str | None, model: str,
@@ -98,7 +120,7 @@ def open_store(repo: Path, data_dir: Path, chroma_url: str | None, model: str,
             raise StoreUnavailable(f"the Chroma server at {chroma_url} failed: {exc}",
                                    "check that `chroma run` is up and reachable") from exc
         raise
-    return ChunkStore(client, collection, location)
+    return ChunkStore(client, collection, location, server=bool(chroma_url))
 
 
 def drop_collection(repo: Path, data_dir: Path, chroma_url: str | None) -> None:

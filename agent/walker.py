@@ -70,7 +70,7 @@ class _Patterns:
                 continue
             body = pattern[:-1] if pattern.endswith("/") else pattern
             if (pattern.startswith("!") or "/" in body or "**" in body or "\\" in body
-                    or "[^" in body):
+                    or "[" in body):  # fnmatch reads `[^a]` and an unclosed `[` unlike git
                 rest.append(pattern)
             elif pattern.endswith("/"):
                 dirs.append(body)
@@ -78,7 +78,7 @@ class _Patterns:
                 names.append(body)
         self._names = _name_regex(names)
         self._dirs = _name_regex(names + dirs)
-        self._rest = pathspec.GitIgnoreSpec.from_lines(rest) if rest else None
+        self._rest = _gitignore_spec(rest) if rest else None
 
     def match(self, rel: str, name: str, is_dir: bool) -> bool:
         regex = self._dirs if is_dir else self._names
@@ -96,7 +96,7 @@ class _Layer:
         self._ordered = None
         self._fast = None
         if any(line.strip().startswith("!") for line in lines):
-            self._ordered = pathspec.GitIgnoreSpec.from_lines(lines)
+            self._ordered = _gitignore_spec(lines)
         else:
             self._fast = _Patterns(lines)
 
@@ -104,6 +104,23 @@ class _Layer:
         if self._fast is not None:
             return True if self._fast.match(local, name, is_dir) else None
         return self._ordered.check_file(local + "/" if is_dir else local).include
+
+
+def _gitignore_spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """The lines as a GitIgnoreSpec, less those git skips too ('!' alone, a trailing
+    backslash): pathspec raises on them, and one odd line must not stop every walk."""
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:
+        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if _usable(line)])
+
+
+def _usable(line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except ValueError:
+        return False
+    return True
 
 
 def _name_regex(globs: list[str]) -> re.Pattern[str] | None:
@@ -278,7 +295,10 @@ def _mtime(path: str) -> int | None:
 def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
            subdirs: list[str]) -> None:
     if entry.is_symlink():
-        is_dir = entry.is_dir(follow_symlinks=True)
+        try:
+            is_dir = entry.is_dir(follow_symlinks=True)
+        except OSError:  # a loop (a -> b -> a): following it fails; it is a broken link
+            is_dir = False
         if not rules.is_ignored(rel, is_dir):
             result.skipped[rel] = _symlink_reason(rules.root, entry.path)
         return

@@ -84,7 +84,8 @@ class ToolContext:
         raw = user_path.strip()
         if "\x00" in raw:
             raise ToolError("path contains a NUL byte")
-        raw = raw.replace("\\", "/")
+        if "\\" in raw and not (self.repo / raw).exists():
+            raw = raw.replace("\\", "/")  # a Windows-style path; unless a name holds one
         if raw.startswith("~"):
             raise ToolError(f"'{printable(raw)}' is outside the repository: paths are relative "
                             "to its root, '~' is not allowed")
@@ -123,8 +124,9 @@ class Budget:
         self.full = False
 
     def add(self, line: str) -> bool:
-        """Add a line (made printable); False, and nothing added, once the budget is spent."""
-        line = printable(line)
+        """Add a line (made printable, and one line: a newline inside it, as in a file
+        name, is shown as \\n); False, and nothing added, once the budget is spent."""
+        line = one_line(line)
         if self.full or len(line) + 1 > self.chars_left:
             self.full = True
             return False
@@ -161,3 +163,8 @@ def snippet(header: str, lines: list[str], shown: int = 6) -> list[str]:
     if len(lines) > shown:
         block.append(f"    ... ({len(lines) - shown} more lines)")
     return block
+
+
+def one_line(text: str) -> str:
+    """Text safe to print as one line: control characters escaped, newlines as \\n."""
+    return printable(text).replace("\n", "\\n")

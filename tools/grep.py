@@ -11,7 +11,7 @@ import pathspec
 
 from codeagent.executables import find_executable
 from codeagent.text_search import ENGINE_ENV, PER_FILE, FileMatches, PatternError, Query, search
-from codeagent.textfile import printable
+from codeagent.textfile import holds_private_key, printable
 from codeagent.walker import walk_cached
 
 from .context import Budget, ToolContext, ToolError, clip
@@ -72,7 +72,24 @@ def find_matches(ctx: ToolContext, pattern: str, regex: bool = False,
     # The sniff is the dearest rg pass and files rarely change within a session: its
     # answers live as long as the tool context.
     found = search(ctx.repo, files, query, rg, arg_bytes, ctx.cache.setdefault("grep.sniffed", {}))
+    _drop_private_keys(ctx, found)
     return [found[path] for path in sorted(found)], len(files)
+
+
+def _drop_private_keys(ctx: ToolContext, found: dict[str, FileMatches]) -> None:
+    """A file holding a private key is never indexed, whatever its name; grep must not show
+    it either. Only files with matches are read, once per version in a session."""
+    memo = ctx.cache.setdefault("grep.private_keys", {})
+    for path in list(found):
+        try:
+            info = os.stat(ctx.repo / path)
+            key = (path, info.st_size, info.st_mtime_ns)
+            if key not in memo:
+                memo[key] = holds_private_key((ctx.repo / path).read_bytes())
+        except OSError:
+            continue
+        if memo[key]:
+            del found[path]
 
 
 def _clamp(context_lines: int) -> int:

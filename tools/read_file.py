@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import stat
 from typing import Annotated
 
-from codeagent.textfile import decode, split_lines
+from codeagent.textfile import decode, holds_private_key, printable, split_lines
 
-from .context import Budget, ToolContext, ToolError, clip
+from .context import Budget, ToolContext, ToolError, clip, one_line
 
 MAX_WINDOW = 200
 
@@ -27,12 +28,19 @@ def read_file(
                         "right path")
     if absolute.is_dir():
         raise ToolError(f"'{rel}' is a directory; use list_files(path_glob='{rel}/') to see it")
-    if absolute.stat().st_size > ctx.settings.max_file_bytes:
-        raise ToolError(f"'{rel}' is larger than {ctx.settings.max_file_bytes} bytes; use grep "
-                        f"with path_glob='{rel}' to find the lines you need")
-    decoded = decode(absolute.read_bytes())
+    info = absolute.stat()
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+        raise ToolError(f"'{printable(rel)}' is not a regular file")
+    if info.st_size > ctx.settings.max_file_bytes:
+        raise ToolError(f"'{printable(rel)}' is larger than {ctx.settings.max_file_bytes} "
+                        f"bytes; use grep with path_glob='{printable(rel)}' to find the lines "
+                        "you need")
+    data = absolute.read_bytes()
+    if holds_private_key(data):
+        raise ToolError(f"'{printable(rel)}' holds a private key: it is never shown")
+    decoded = decode(data)
     if decoded is None:
-        raise ToolError(f"'{rel}' is a binary file")
+        raise ToolError(f"'{printable(rel)}' is a binary file")
     lines = split_lines(decoded[0])
     total = len(lines)
     if total == 0:
@@ -52,7 +60,7 @@ def read_file(
         if not budget.add(f"{number:>{width}}  {clip(lines[number - 1])}"):
             break
         shown = number
-    budget.lines[0] = f"{rel} lines {start_line}-{shown} of {total}:"
+    budget.lines[0] = one_line(f"{rel} lines {start_line}-{shown} of {total}:")
     if shown < total:
         budget.lines.append(f"({total - shown} more lines; read on with "
                             f"read_file(path='{rel}', start_line={shown + 1}))")
