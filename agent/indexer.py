@@ -178,9 +178,15 @@ class _IndexRun:
         self.summary.skipped.update(walked.skipped)
         plan = self._plan(walked.files, force)
 
-        # A run that did not finish leaves the flag at 0: the store may be damaged or hold
-        # chunks the manifest does not list, so this run checks it even with nothing to do.
-        dirty = self.manifest.get("clean") == "0"
+        # A run that did not finish leaves the flag at 0 (so does a search that found the
+        # store damaged), and a store whose files no longer have the names and sizes the
+        # last run left was changed by something else: either way the store may be damaged
+        # or hold chunks the manifest does not list, so this run checks it even with
+        # nothing to do. (Sizes, not times: reading the store rewrites its files' mtimes.)
+        unfinished = self.manifest.get("clean") == "0"
+        recorded_stamp = self.manifest.get("store_stamp")
+        dirty = unfinished or (not self.chroma_url and recorded_stamp is not None
+                               and recorded_stamp != store_stamp(self.ddir))
         if (plan.to_index or plan.removed or plan.content_skipped or dirty
                 or self.manifest.leftovers()):
             from .store import collection_name
@@ -211,13 +217,18 @@ class _IndexRun:
         files, chunks = self.manifest.counts()
         from . import keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
 
-        if (plan.to_index or plan.removed or plan.content_skipped
+        if (self.ddir / keyword_index.BUILDING).exists():
+            self.summary.notes.append("the keyword index was left half-built: rebuilt it")
+        # An unfinished run may have committed chunks and died before the keyword index
+        # followed them: rebuild it then too.
+        if (plan.to_index or plan.removed or plan.content_skipped or unfinished
                 or keyword_index.needs_update(self.ddir, chunks)):
             keyword_index.update(self.ddir, self.manifest)
         self.summary.files, self.summary.chunks = files, chunks
         self.summary.model = self.manifest.get("model") or model_name
         self.manifest.set_many({"chunking": signature, "updated_at": now_iso(),
-                                "last_run": self._last_run(), "clean": "1"})
+                                "last_run": self._last_run(), "clean": "1",
+                                "store_stamp": "" if self.chroma_url else store_stamp(self.ddir)})
         return self.summary
 
     def _choose_model(self, keep_recorded: bool = True) -> tuple[str, bool]:
@@ -481,3 +492,18 @@ def _batches(todo: list[tuple[FileEntry, str]]) -> Iterator[list[tuple[FileEntry
             batch, size = [], 0
     if batch:
         yield batch
+
+
+def store_stamp(ddir: Path) -> str:
+    """Names and sizes of the embedded store's files, and whether its database still starts
+    as SQLite does: what a clean run left behind, checked without opening the store."""
+    root = ddir / "chroma"
+    if not root.is_dir():
+        return "missing"
+    files = sorted(p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file())
+    try:
+        with open(root / "chroma.sqlite3", "rb") as db:
+            header = "sqlite" if db.read(16) == b"SQLite format 3\0" else "not sqlite"
+    except OSError:
+        header = "unreadable"
+    return ";".join([header] + [f"{p.relative_to(root)}={p.stat().st_size}" for p in files])

@@ -8,9 +8,10 @@ re-index instead.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pathspec
 
@@ -71,15 +72,18 @@ class Searcher:
         recorded_store = self.manifest.get("store") or "embedded"
         chroma_url = chroma_url_for(settings, recorded_store)
         if chroma_url is None:
-            self._check_after_interruption(repo)
+            self._check_when_suspect(repo)
         self.generation = self.manifest.get("generation")
         if (chroma_url or "embedded") != recorded_store:
             raise IndexProblem(f"the index of {repo} lives in {recorded_store}, not in "
                                f"{chroma_url or 'the embedded store'}",
                                "search without --chroma-url (or chroma_url), or index there "
                                "first: `codeagent index --chroma-url URL`")
-        self.store = open_store(repo, data_dir(repo), chroma_url, self.model_name,
-                                dimension, create=False)
+        self.repo_data = data_dir(repo)
+        self.embedded = chroma_url is None
+        with self._store_errors():
+            self.store = open_store(repo, self.repo_data, chroma_url, self.model_name,
+                                    dimension, create=False)
         self._index = VectorStoreIndex.from_vector_store(self.store.vector_store,
                                                          embed_model=self.model)
 
@@ -91,20 +95,25 @@ class Searcher:
         go on answering from the vectors it loaded (Chroma keeps them in memory)."""
         return self.manifest.get("generation") != self.generation
 
-    def _check_after_interruption(self, repo: Path) -> None:
-        """After a run that did not finish (and is not running now), probe the store in a
-        child process before opening it here: damage must not crash this process."""
+    def _check_when_suspect(self, repo: Path) -> None:
+        """When the last run did not finish, or the store's files are not what it left (and
+        no run is going on now), probe the store in a child process before opening it
+        here: damage must not crash this process."""
         from .health import probe
+        from .indexer import store_stamp
         from .lock import writer_active
         from .store import EMBEDDED_COLLECTION
 
-        if self.manifest.get("clean") != "0" or writer_active(data_dir(repo)):
+        recorded = self.manifest.get("store_stamp")
+        suspect = self.manifest.get("clean") == "0" or (
+            recorded is not None and recorded != store_stamp(data_dir(repo)))
+        if not suspect or writer_active(data_dir(repo)):
             return
         health = probe(data_dir(repo) / "chroma", EMBEDDED_COLLECTION)
         if not health.ok:
             self.manifest.close()
-            raise IndexProblem(f"the index of {repo} was damaged by an interrupted run "
-                               f"({health.reason})", f"run `codeagent index {repo}` to repair it")
+            raise IndexProblem(f"the index of {repo} is damaged ({health.reason})",
+                               f"run `codeagent index {repo}` to repair it")
 
     def search(self, query: str, k: int = 10, language: str | None = None,
                path_glob: str | None = None) -> list[Hit]:
@@ -112,7 +121,25 @@ class Searcher:
         if filters is False:
             return []
         retriever = self._index.as_retriever(similarity_top_k=k, filters=filters)
-        return [_hit(result) for result in retriever.retrieve(query)]
+        with self._store_errors():
+            return [_hit(result) for result in retriever.retrieve(query)]
+
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """The embedded store failing to open or answer means it is damaged: say so, and
+        mark the index unclean so that the next `codeagent index` probes and repairs it."""
+        try:
+            yield
+        except (IndexProblem, KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # Chroma's Rust code panics (a BaseException) on some
+            if not self.embedded or type(exc).__module__.split(".")[0] not in (
+                    "chromadb", "pyo3_runtime"):
+                raise
+            self.manifest.set_many({"clean": "0"})
+            raise IndexProblem(f"the index's vector store is damaged ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:200]})",
+                               "run `codeagent index` to repair it") from None
 
     def _filters(self, language: str | None, path_glob: str | None) -> Any:
         from llama_index.core.vector_stores import (FilterOperator, MetadataFilter,

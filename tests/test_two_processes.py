@@ -122,3 +122,20 @@ def test_a_second_writer_from_another_terminal_is_refused_while_one_runs(indexed
     with WriterLock(data_dir(indexed)):
         run = other_terminal("index", str(indexed))
     assert run.returncode == 3 and f"PID {os.getpid()}" in run.stderr
+
+
+def test_search_on_a_store_damaged_behind_its_back_explains_and_the_next_index_repairs(
+        indexed, mock_embedding, settings_for):
+    with open(data_dir(indexed) / "chroma" / "chroma.sqlite3", "r+b") as db:
+        db.seek(4096)  # past the header: no cheap check can see it, only opening the store
+        db.write(os.urandom(8192))
+    with pytest.raises(IndexProblem) as err:
+        searcher = Searcher(indexed, load_settings(indexed, environ={}), embedding=mock_embedding)
+        searcher.search("redirects")
+    assert "codeagent index" in err.value.hint
+    summary = run_index(indexed, settings_for(indexed), embedding=mock_embedding)
+    assert any("damaged" in note for note in summary.notes)
+    assert_index_matches_disk(indexed, INDEXED)
+    searcher = Searcher(indexed, load_settings(indexed, environ={}), embedding=mock_embedding)
+    assert searcher.search("redirects")
+    searcher.close()
