@@ -337,12 +337,13 @@ def _call_key(name: str, kwargs: dict[str, Any]) -> str:
     return f"{name} {json.dumps(kwargs, sort_keys=True, ensure_ascii=False)}"
 
 
-def build_agent(tools: list[Any], llm: Any, limits: Limits) -> CodeReActAgent:
+def build_agent(tools: list[Any], llm: Any, limits: Limits,
+                header: str = "react_header") -> CodeReActAgent:
     """The agent for one question (cheap: made per question, so its LLM client belongs to
-    the event loop that runs it)."""
+    the event loop that runs it). `header` names the system prompt in prompts/: chat, ask
+    and run use react_header, review its own; the agent is the same."""
     budget = int((limits.context_tokens - limits.answer_tokens) * CHARS_PER_TOKEN)
-    formatter = CodeFormatter(system_header=load_template("react_header",
-                                                          {"tool_desc", "tool_names"}),
+    formatter = CodeFormatter(system_header=load_template(header, {"tool_desc", "tool_names"}),
                               budget_chars=budget)
     return CodeReActAgent(tools=tools, llm=llm, formatter=formatter, limits=limits,
                           streaming=True, timeout=None)

@@ -86,7 +86,8 @@ Emit = Callable[[Event], None]
 
 class Session:
     def __init__(self, repo: Path, settings: Settings, *, embedding: Any = None,
-                 llm_factory: Callable[[Settings], Any] | None = None) -> None:
+                 llm_factory: Callable[[Settings], Any] | None = None,
+                 tool_names: list[str] | None = None, header: str = "react_header") -> None:
         from llama_index.core.memory import ChatMemoryBuffer
 
         from .llm import make_llm
@@ -94,8 +95,9 @@ class Session:
 
         self.repo, self.settings = repo, settings
         self.make_llm = llm_factory or make_llm
+        self.header = header
         self.ctx = ToolContext(repo, settings, embedding=embedding)
-        self.tools = build_tools(self.ctx)
+        self.tools = build_tools(self.ctx, tool_names)
         self.memory = ChatMemoryBuffer.from_defaults(token_limit=settings.context_window // 2)
         self.answers: list[Answer] = []
 
@@ -138,7 +140,7 @@ class Session:
         self.ctx.llm = llm
         limits = Limits(self.settings.max_steps, float(self.settings.question_seconds),
                         self.settings.max_parse_failures, self.settings.context_window)
-        agent = build_agent(self.tools, llm, limits)
+        agent = build_agent(self.tools, llm, limits, self.header)
         handler = agent.run(user_msg=question, memory=self.memory,
                             max_iterations=(limits.max_steps + 2) * (limits.max_parse_failures + 2))
         record = _Recorder(emit)
