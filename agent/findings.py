@@ -1,0 +1,171 @@
+"""What a review produces: findings, the impact of the change, and their validation.
+
+A model's findings are suggestions about lines; they are kept only where they can be shown
+on the change: the file must be one the diff changes (and exists after it), the lines must
+exist; a finding on unchanged lines of a changed file is moved to the nearest change (and
+says from where), duplicates are merged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+SEVERITIES = ("info", "low", "medium", "high")  # in increasing order
+NEAR = 2  # lines apart within which two findings with one title are the same finding
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    end_line: int
+    severity: str
+    title: str
+    explanation: str
+    suggestion: str | None = None
+    """A replacement for the lines, when the model proposes one."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reference:
+    path: str
+    line: int
+    kind: str
+    """call, class, type... (from tree-sitter), or text (a grep match)."""
+
+
+@dataclass(frozen=True)
+class Impact:
+    """A symbol the change defines, alters or removes, and who uses it elsewhere."""
+
+    path: str
+    symbol: str
+    kind: str
+    change: str
+    """added, modified or removed."""
+    line: int
+    references: tuple[Reference, ...] = ()
+
+
+@dataclass
+class FileReview:
+    path: str
+    status: str
+    """added, modified, removed, renamed, binary or skipped."""
+    old_path: str | None = None
+    note: str | None = None
+    """Why it was skipped, or that it is binary, or its mode change."""
+    changed_lines: list[tuple[int, int]] = field(default_factory=list)
+    """Ranges of added or modified lines in the new file."""
+
+
+@dataclass
+class ReviewReport:
+    base: str
+    """What the change was compared with: a ref, the index (staged), a diff file."""
+    files: list[FileReview] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    impact: list[Impact] = field(default_factory=list)
+    model: str | None = None
+    """None in search-only mode: the impact, no judgments."""
+    notes: list[str] = field(default_factory=list)
+
+    def worst(self) -> str | None:
+        return max((f.severity for f in self.findings), key=SEVERITIES.index, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": self.base, "model": self.model, "notes": self.notes,
+                "files": [asdict(f) for f in self.files],
+                "findings": [f.to_json() for f in self.findings],
+                "impact": [asdict(i) for i in self.impact]}
+
+
+def parse_findings(answer: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The findings a model wrote as a JSON array (fenced or bare) in its answer, and the
+    error when there is none to read."""
+    text = answer.strip()
+    fenced = re.search(r"```(?:json)?\s*(\[.*?\])\s*```", text, re.S)
+    candidate = fenced.group(1) if fenced else text[text.find("["):] if "[" in text else ""
+    if not candidate:
+        return [], "the answer holds no JSON array of findings"
+    try:
+        value, _ = json.JSONDecoder().raw_decode(candidate)
+    except json.JSONDecodeError as exc:
+        return [], f"the findings are not valid JSON ({exc.msg})"
+    if not isinstance(value, list):
+        return [], "the findings are not a JSON array"
+    return [item for item in value if isinstance(item, dict)], None
+
+
+def validate(raw: list[dict[str, Any]], files: dict[str, FileReview],
+             line_counts: dict[str, int]) -> tuple[list[Finding], list[str]]:
+    """Findings that can be shown on the change, and a note for each one that was not."""
+    kept: list[Finding] = []
+    notes: list[str] = []
+    for item in raw:
+        path = str(item.get("path") or "").strip()
+        path = path[2:] if path.startswith("./") else path
+        review = files.get(path)
+        if review is None or review.status in ("removed", "binary", "skipped"):
+            notes.append(f"dropped a finding on {path or '(no path)'}: not a file this change "
+                         "adds or modifies")
+            continue
+        try:
+            line = int(item.get("line"))
+            end = int(item.get("end_line") or line)
+        except (TypeError, ValueError):
+            notes.append(f"dropped a finding on {path}: its line is not a number")
+            continue
+        total = line_counts.get(path, 0)
+        if line < 1 or line > total:
+            notes.append(f"dropped a finding on {path}:{line}: the file has {total} lines")
+            continue
+        end = min(max(end, line), total)
+        severity = str(item.get("severity", "info")).strip().lower()
+        finding = Finding(path, line, end, severity if severity in SEVERITIES else "info",
+                          " ".join(str(item.get("title") or "untitled").split())[:120],
+                          str(item.get("explanation") or "").strip(),
+                          str(item["suggestion"]) if item.get("suggestion") else None)
+        kept.append(_anchor(finding, review.changed_lines))
+    return merge(kept), notes
+
+
+def _anchor(finding: Finding, changed: list[tuple[int, int]]) -> Finding:
+    """Move a finding on unchanged lines to the nearest changed range, saying from where."""
+    if not changed or any(a <= finding.end_line and finding.line <= b for a, b in changed):
+        return finding
+    start, end = min(changed, key=lambda r: min(abs(r[0] - finding.line), abs(r[1] - finding.line)))
+    moved = f"(Reported at line {finding.line}, outside the change; shown at the nearest change.) "
+    return replace(finding, line=start, end_line=end, explanation=moved + finding.explanation)
+
+
+def merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per place and title: the most severe, with the other explanations. The
+    same title on the same or nearly the same lines is one finding said twice."""
+    kept: list[Finding] = []
+    last: dict[tuple[str, str], int] = {}  # (path, title) -> its latest kept finding
+    for finding in sorted(findings, key=lambda f: (f.path, f.line)):
+        key = (finding.path, finding.title.lower())
+        index = last.get(key)
+        if index is None or finding.line > kept[index].end_line + NEAR:
+            last[key] = len(kept)
+            kept.append(finding)
+            continue
+        known = kept[index]
+        worse = max(known, finding, key=lambda f: SEVERITIES.index(f.severity))
+        text = known.explanation if finding.explanation in known.explanation else (
+            f"{known.explanation}\n{finding.explanation}")
+        kept[index] = replace(worse, line=known.line, end_line=max(known.end_line,
+                                                                   finding.end_line),
+                              explanation=text)
+    return kept
+
+
+def at_least(severity: str, threshold: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
