@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_agent import ask, chat, doctor, run
+from .cli_agent import ask, chat, doctor, review, run
 from .cli_common import (CONTEXT, emit_json, find_repo, repo_option, settings_from,
                          store_options)
 from .errors import EXIT_INTERRUPTED, CodeagentError
@@ -268,7 +268,7 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-for _command in (ask, run, chat, doctor):
+for _command in (ask, run, chat, review, doctor):
     cli.add_command(_command)
 
 
