@@ -100,8 +100,13 @@ def update(data_dir: Path, manifest: Manifest) -> None:
         shutil.rmtree(live, ignore_errors=True)
         marker.unlink()
         return
+    import logging
+
     import bm25s
 
+    # bm25s sets its own logger to DEBUG; once anything configures logging, each rebuild
+    # would print "Building index from tokens" into the user's output.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     bm25 = bm25s.BM25()
     bm25.index(tokens, show_progress=False)
     staging = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-new-", dir=data_dir))
