@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .cli_agent import ask, chat, doctor, review, run
+from .cli_eval import evaluation
 from .cli_common import (CONTEXT, emit_json, find_repo, repo_option, settings_from,
                          store_options)
 from .errors import EXIT_INTERRUPTED, CodeagentError
@@ -270,6 +271,7 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
 
 for _command in (ask, run, chat, review, doctor):
     cli.add_command(_command)
+cli.add_command(evaluation, name="eval")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -166,6 +166,10 @@ class Manifest:
             found = [d for d in found if d.qualified == name or d.qualified.endswith("." + name)]
         return found
 
+    def all_definitions(self) -> Iterator[DefinitionRecord]:
+        for row in self._db.execute("SELECT * FROM definitions ORDER BY path, start_line"):
+            yield DefinitionRecord(*row)
+
     def definition_names(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT name FROM definitions")]
 

@@ -1,0 +1,169 @@
+"""`codeagent eval localize` and `codeagent eval history`: retrieval measured per mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_common import CONTEXT, emit_json, find_repo, repo_option, store_options
+
+DEFAULT_WORKDIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
+    / "codeagent" / "eval"
+
+
+def _common(f: Any) -> Any:
+    f = click.option("--json", "as_json", is_flag=True,
+                     help="Print the summary as JSON instead of a Markdown table.")(f)
+    f = click.option("--fresh", is_flag=True,
+                     help="Start --out over instead of going on from the predictions in it.")(f)
+    f = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+                     default=DEFAULT_WORKDIR, show_default=True,
+                     help="Where the checkouts (and their indexes) live between runs.")(f)
+    f = click.option("--mode", "modes", multiple=True, type=click.Choice(_modes()),
+                     help="Retrieval modes to run (repeatable; default: all).")(f)
+    return store_options(f)
+
+
+def _modes() -> list[str]:
+    from .localize import MODES
+
+    return list(MODES)
+
+
+@click.group(context_settings=CONTEXT)
+def evaluation() -> None:
+    """Measure how well retrieval finds the files a fix changed (file Acc@k, MRR,
+    function recall), per retrieval mode, on bug reports or on your own history."""
+
+
+@evaluation.command(context_settings=CONTEXT)
+@click.argument("tasks_file", metavar="TASKS.jsonl",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mirrors", required=True, type=click.Path(exists=True, file_okay=False,
+                                                          path_type=Path),
+              help="Directory of git mirrors: <owner>+<name>/repo (the fetch layout), "
+                   "<owner>+<name>, or <name>.git.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("localize-predictions.jsonl"), show_default=True,
+              help="Predictions, one JSON line per task and mode (instance_id, mode, "
+                   "found_files best first, found_functions).")
+@click.option("--reference", multiple=True, metavar="NAME=FILE",
+              help="Score another tool's predictions (JSONL with instance_id, found_files) "
+                   "as a row, e.g. locagent=../shared/bench/locagent-claude35-predictions.jsonl.")
+@click.option("--include", "includes", multiple=True, metavar="GLOB", default=("*.py",),
+              show_default=True, help="Index only files whose name matches GLOB (repeatable), and files "
+                   "without an extension; the benchmark's fixes are Python.")
+@click.option("--repo-filter", metavar="OWNER/NAME", multiple=True,
+              help="Only the tasks of these repositories.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N tasks.")
+@_common
+def localize(tasks_file: Path, mirrors: Path, out: Path, reference: tuple[str, ...],
+             includes: tuple[str, ...], repo_filter: tuple[str, ...], limit: int | None,
+             modes: tuple[str, ...], workdir: Path, fresh: bool, as_json: bool,
+             **flags: Any) -> None:
+    """Localize SWE-bench-style bug reports: for each task, index the repository at its
+    base_commit (incrementally from the previous one) and rank files for the report.
+
+    \b
+    codeagent eval localize ../shared/bench/swebench-lite-localization.jsonl \\
+        --mirrors /work/.mirror --out preds.jsonl \\
+        --reference locagent=../shared/bench/locagent-claude35-predictions.jsonl
+    """
+    from .eval_tasks import Checkout, load_tasks, mirror_for
+
+    tasks = load_tasks(tasks_file)
+    if repo_filter:
+        tasks = [t for t in tasks if t.repo in repo_filter]
+    tasks = tasks[:limit] if limit else tasks
+    references = [_reference(item) for item in reference]
+    sources = {repo: mirror_for(mirrors, repo) for repo in dict.fromkeys(t.repo for t in tasks)}
+    _run(tasks, lambda repo: Checkout(sources[repo], workdir / repo.replace("/", "+")),
+         None, _include_only(includes), modes, out, references, fresh, as_json, flags)
+
+
+@evaluation.command(context_settings=CONTEXT)
+@repo_option
+@click.option("--commits", type=click.IntRange(min=1), default=30, show_default=True,
+              help="How many commits to turn into tasks (newest first).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictions file [default: <workdir>/<repo>-history.jsonl].")
+@_common
+def history(repo: Path | None, commits: int, out: Path | None, modes: tuple[str, ...],
+            workdir: Path, fresh: bool, as_json: bool, **flags: Any) -> None:
+    """Evaluate on your repository's own history: each commit's message is a query and
+    the files it modified are the answer, searched in the tree of its parent commit.
+
+    Merges, commits of more than 10 files, trivial messages ("bump version", "fix
+    typo") and commits that modify no indexed file are skipped. Your settings
+    (.codeagent.toml: ignore patterns, model) apply.
+    """
+    from .eval_tasks import Checkout, history_tasks
+
+    root = (repo or find_repo(Path.cwd())).resolve()
+    tasks = list(history_tasks(root, commits))
+    if not tasks:
+        raise click.ClickException(f"no usable commits in {root}'s history (merges, huge and "
+                                   "trivial commits are skipped)")
+    click.echo(f"{len(tasks)} tasks from the last commits of {root.name}", err=True)
+    checkout_dir = workdir / f"{root.name}-history"
+    _run(tasks, lambda _: Checkout(root, checkout_dir), root, [], modes,
+         out or workdir / f"{root.name}-history.jsonl", [], fresh, as_json, flags)
+
+
+def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[str],
+         modes: tuple[str, ...], out: Path,
+         references: list[tuple[str, Path]], fresh: bool, as_json: bool,
+         flags: dict[str, Any]) -> None:
+    from .embedding import load_embedding
+    from .evaluate import evaluate, read_predictions, score, table
+    from .localize import MODES
+    from .settings import load_settings
+
+    chosen = list(modes) or list(MODES)
+    if fresh and out.exists():
+        out.unlink()
+
+    # The settings of the repository evaluated (its .codeagent.toml, for history), the
+    # environment and the flags; the checkout's own files are not trusted for them.
+    base = load_settings(config_root, {**flags, "ignore_patterns": patterns or None})
+
+    def settings_for(path: Path) -> Any:
+        return base
+    embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size)
+    click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name}; "
+               f"predictions -> {out}", err=True)
+    say = (lambda line: click.echo(line, err=True))
+    run = evaluate(tasks, checkout, settings_for, chosen, out, embedding=embedding, say=say)
+    predictions = read_predictions(out)
+    for name, path in references:
+        predictions += read_predictions(path, mode=name)
+    rows = score(tasks, predictions, [*chosen, *(name for name, _ in references)])
+    if as_json:
+        emit_json({"model": embedding[1].name, "predictions": str(out),
+                   "index_seconds": round(run.index_seconds, 1), "embedded": run.embedded,
+                   "rows": [row.to_json() for row in rows]})
+    else:
+        click.echo(table(rows))
+        click.echo(f"\nmodel {embedding[1].name}; {run.commits} commits indexed in "
+                   f"{run.index_seconds:.0f} s ({run.embedded} chunks embedded); "
+                   f"predictions in {out}", err=True)
+
+
+def _reference(item: str) -> tuple[str, Path]:
+    name, sep, path = item.partition("=")
+    if not sep or not name or not Path(path).is_file():
+        raise click.BadParameter(f"{item!r}: give NAME=FILE with an existing file",
+                                 param_hint="--reference")
+    return name, Path(path)
+
+
+def _include_only(globs: tuple[str, ...]) -> list[str]:
+    """Ignore patterns that leave files matching `globs`, and files without an extension
+    (few: LICENSE, Makefile). Not `*` then `!*/`: pathspec does not re-include directories
+    that way, and the walk would never enter one."""
+    return ["*.*", *(f"!{glob}" for glob in globs)] if globs else []

@@ -1,0 +1,122 @@
+"""Ranking a repository's files (and functions) for a bug report, one way per mode.
+
+    vector       the report against the chunk embeddings
+    bm25         the report against the keyword index (code-aware tokens)
+    hybrid       both, fused by reciprocal rank (LlamaIndex's QueryFusionRetriever)
+    multi-query  hybrid over heuristic query variants (no LLM): what multi_query_search does
+    default      multi-query, plus what a bug report says outright: the files, modules and
+                 functions it names (stack traces, dotted paths, identifiers that the
+                 repository defines), fused at file level, test files after the code
+
+Chunks become files by their best rank (a file is as good as its best chunk); functions
+are the definitions the ranked chunks overlap, innermost first. The default mode's extra
+signals are in `mentions.py`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fusion import ChunkRetriever, VariantFusionRetriever, heuristic_variants, keyword_retriever
+from .settings import Settings
+
+MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
+DEPTH = 200
+"""Chunks taken from each retriever: deep enough that 10 distinct files come out of it."""
+RRF_K = 60  # the usual reciprocal-rank constant; LlamaIndex's fusion uses it too
+
+
+@dataclass
+class Ranking:
+    files: list[tuple[str, float]]
+    """Paths best first, with a score (higher is better; equal scores are ties)."""
+    functions: list[str] = field(default_factory=list)
+    """`path:Qualified.name` best first."""
+
+    def paths(self, n: int | None = None) -> list[str]:
+        return [path for path, _ in self.files[:n]]
+
+
+class Localizer:
+    """An open index, ready to rank its files for many reports."""
+
+    def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
+        from .indexer import data_dir
+        from .search import Searcher
+
+        self.searcher = Searcher(repo, settings, embedding=embedding)
+        self.manifest = self.searcher.manifest
+        self._vector = ChunkRetriever(self.searcher._index.as_retriever(similarity_top_k=DEPTH))
+        keyword = keyword_retriever(data_dir(repo), DEPTH)
+        self._keyword = ChunkRetriever(keyword) if keyword is not None else None
+        self._definitions: dict[str, list[tuple[int, int, str]]] | None = None
+        self._mentions: Any = None
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def rank(self, query: str, mode: str) -> Ranking:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+        spans = self.spans(query, "multi-query" if mode == "default" else mode)
+        files = files_by_best_chunk([path for path, _, _ in spans])
+        if mode == "default":
+            files = self._default_files(query, files)
+        return Ranking(files, self._functions(spans, [p for p, _ in files]))
+
+    def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
+        """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
+        if mode == "vector":
+            chunks = self._vector.retrieve(query)
+        elif mode == "bm25":
+            chunks = self._keyword.retrieve(query) if self._keyword else []
+        else:
+            variants = [query] if mode == "hybrid" else heuristic_variants(query)
+            chunks = VariantFusionRetriever(self._retrievers(), variants, DEPTH).retrieve(query)
+        return [(n.node.metadata["path"], int(n.node.metadata["start_line"]),
+                 int(n.node.metadata["end_line"])) for n in chunks]
+
+    def _retrievers(self) -> list[Any]:
+        return [self._vector, *([self._keyword] if self._keyword else [])]
+
+    def _default_files(self, query: str, retrieved: list[tuple[str, float]]
+                       ) -> list[tuple[str, float]]:
+        from .mentions import Mentions, fuse, is_test_path
+
+        if self._mentions is None:
+            self._mentions = Mentions(self.manifest)
+        signals = [retrieved, *self._mentions.rankings(query)]
+        return fuse(signals, demote=is_test_path)
+
+    def _functions(self, spans: list[tuple[str, int, int]], files: list[str]) -> list[str]:
+        """The definitions overlapping the ranked chunks, in chunk order, innermost first;
+        then those of the ranked files not reached by a chunk, in file order."""
+        defs = self._all_definitions()
+        found: dict[str, None] = {}
+        for path, start, end in spans:
+            overlapping = [d for d in defs.get(path, ()) if d[0] <= end and d[1] >= start]
+            for d_start, d_end, qualified in sorted(overlapping, key=lambda d: d[0] - d[1]):
+                found.setdefault(f"{path}:{qualified}")
+        for path in files:
+            for _, _, qualified in defs.get(path, ()):
+                found.setdefault(f"{path}:{qualified}")
+        return list(found)
+
+    def _all_definitions(self) -> dict[str, list[tuple[int, int, str]]]:
+        if self._definitions is None:
+            by_path: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+            for d in self.manifest.all_definitions():
+                by_path[d.path].append((d.start_line, d.end_line, d.qualified))
+            self._definitions = dict(by_path)
+        return self._definitions
+
+
+def files_by_best_chunk(paths: list[str]) -> list[tuple[str, float]]:
+    """Distinct files in the order of their best chunk, scored 1/(RRF_K + rank)."""
+    first: dict[str, int] = {}
+    for rank, path in enumerate(paths, 1):
+        first.setdefault(path, rank)
+    return [(path, 1.0 / (RRF_K + rank)) for path, rank in first.items()]
