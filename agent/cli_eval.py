@@ -119,7 +119,7 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
          modes: tuple[str, ...], out: Path,
          references: list[tuple[str, Path]], fresh: bool, as_json: bool,
          flags: dict[str, Any]) -> None:
-    from .embedding import load_embedding
+    from .embedding import default_allows_fallback, load_embedding
     from .evaluate import evaluate, read_predictions, score, table
     from .localize import MODES
     from .settings import load_settings
@@ -134,7 +134,11 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
 
     def settings_for(path: Path) -> Any:
         return base
-    embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size)
+    # As for `codeagent index`: the default model falls back to the bundled one (with a
+    # warning naming both); a model the user chose must load or the run stops.
+    embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size,
+                               default_allows_fallback(base.embed_model,
+                                                       base.explicit("embed_model")))
     click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name}; "
                f"predictions -> {out}", err=True)
     say = (lambda line: click.echo(line, err=True))

@@ -45,9 +45,11 @@ class Retrieval:
 
 def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
                 read_lines: Callable[[str], list[str] | None],
-                reranker: BaseNodePostprocessor | None = None) -> Retrieval:
+                reranker: BaseNodePostprocessor | None = None,
+                prefer: Callable[[list[str]], list[int]] | None = None) -> Retrieval:
     """The k best spans for variants[0] (the question), asked as every variant against the
-    vector `index` (a VectorStoreIndex) and the keyword index in `data_dir`."""
+    vector `index` (a VectorStoreIndex) and the keyword index in `data_dir`. `prefer`
+    reorders the spans given their paths (what the question names, `mentions.py`)."""
     depth = max(3 * k, 20)
     vector = index.as_retriever(similarity_top_k=depth)
     retrievers: list[BaseRetriever] = [ChunkRetriever(vector)]
@@ -66,6 +68,8 @@ def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
     spans = SpanMerger(read_lines).postprocess_nodes(fused)
     if reranker is not None and spans:
         spans = reranker.postprocess_nodes(spans, query_str=variants[0])
+    if prefer is not None and spans:
+        spans = [spans[i] for i in prefer([span.node.metadata["path"] for span in spans])]
     return Retrieval(spans[:k], notes)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .fusion import ChunkRetriever, VariantFusionRetriever, heuristic_variants, keyword_retriever
+from .mentions import Mentions, fuse, is_test_path
 from .settings import Settings
 
 MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
@@ -53,7 +54,7 @@ class Localizer:
         keyword = keyword_retriever(data_dir(repo), DEPTH)
         self._keyword = ChunkRetriever(keyword) if keyword is not None else None
         self._definitions: dict[str, list[tuple[int, int, str]]] | None = None
-        self._mentions: Any = None
+        self._mentions: Mentions | None = None
 
     def close(self) -> None:
         self.searcher.close()
@@ -64,7 +65,11 @@ class Localizer:
         spans = self.spans(query, "multi-query" if mode == "default" else mode)
         files = files_by_best_chunk([path for path, _, _ in spans])
         if mode == "default":
-            files = self._default_files(query, files)
+            # What multi_query_search does (its spans reordered by what the report names),
+            # at file level: files named but not retrieved are ranked too.
+            mentions = self._mentions_index()
+            spans = [spans[i] for i in mentions.reorder(query, [p for p, _, _ in spans])]
+            files = fuse([files, *mentions.rankings(query)], demote=is_test_path)
         return Ranking(files, self._functions(spans, [p for p, _ in files]))
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
@@ -82,14 +87,10 @@ class Localizer:
     def _retrievers(self) -> list[Any]:
         return [self._vector, *([self._keyword] if self._keyword else [])]
 
-    def _default_files(self, query: str, retrieved: list[tuple[str, float]]
-                       ) -> list[tuple[str, float]]:
-        from .mentions import Mentions, fuse, is_test_path
-
+    def _mentions_index(self) -> Mentions:
         if self._mentions is None:
             self._mentions = Mentions(self.manifest)
-        signals = [retrieved, *self._mentions.rankings(query)]
-        return fuse(signals, demote=is_test_path)
+        return self._mentions
 
     def _functions(self, spans: list[tuple[str, int, int]], files: list[str]) -> list[str]:
         """The definitions overlapping the ranked chunks, in chunk order, innermost first;

@@ -95,6 +95,17 @@ class Mentions:
     def rankings(self, text: str) -> list[list[tuple[str, float]]]:
         return [self.named_files(text), self.defined_symbols(text)]
 
+    def reorder(self, text: str, paths: list[str]) -> list[int]:
+        """The order (indices) of retrieved items, best first, whose files are `paths`,
+        once fused with what `text` names: an item scores 1/(RRF_K + its rank) plus its
+        file's share of each mention ranking, scaled down for a test file. The best item
+        of each file then ranks the files as `fuse` does."""
+        bonus = dict(fuse(self.rankings(text)))
+        scores = [(1.0 / (RRF_K + rank) + bonus.get(path, 0.0))
+                  * (TEST_WEIGHT if is_test_path(path) else 1.0)
+                  for rank, path in enumerate(paths, 1)]
+        return sorted(range(len(paths)), key=lambda i: -scores[i])
+
     def named_files(self, text: str) -> list[tuple[str, float]]:
         votes: Counter[str] = Counter()
         for match in _FRAME.finditer(text):

@@ -97,9 +97,22 @@ def find_spans(ctx: ToolContext, question: str, k: int) -> Spans | str:
         reranker, rerank_note = load_reranker(ctx.settings.rerank_model,
                                               pick_device(ctx.settings.embed_device))
         notes += [rerank_note] if rerank_note else []
+    mentions = _mentions(ctx, searcher)
     found = multi_query(searcher._index, data_dir(ctx.repo), variants, k,
-                        read_lines=lambda path: _lines(ctx, path), reranker=reranker)
+                        read_lines=lambda path: _lines(ctx, path), reranker=reranker,
+                        prefer=lambda paths: mentions.reorder(question, paths))
     return Spans(found.hits, variants, notes + found.notes, reranker is not None)
+
+
+def _mentions(ctx: ToolContext, searcher: Any) -> Any:
+    """The index's files and definitions for matching what a question names, kept for the
+    session while the index stays the same (built in ~0.1 s per 10k definitions)."""
+    from codeagent.mentions import Mentions
+
+    cached = ctx.cache.get("mentions")
+    if cached is None or cached[0] != searcher.generation:
+        cached = ctx.cache["mentions"] = (searcher.generation, Mentions(searcher.manifest))
+    return cached[1]
 
 
 def _lines(ctx: ToolContext, path: str) -> list[str] | None:
