@@ -82,7 +82,9 @@ def localize(tasks_file: Path, mirrors: Path, out: Path, reference: tuple[str, .
     tasks = tasks[:limit] if limit else tasks
     references = [_reference(item) for item in reference]
     sources = {repo: mirror_for(mirrors, repo) for repo in dict.fromkeys(t.repo for t in tasks)}
-    _run(tasks, lambda repo: Checkout(sources[repo], workdir / repo.replace("/", "+")),
+    say = (lambda line: click.echo(line, err=True))
+    _run(tasks, lambda repo: Checkout(sources[repo], workdir / repo.replace("/", "+"),
+                                      only=includes, say=say),
          None, _include_only(includes), modes, out, references, fresh, as_json, flags)
 
 
@@ -104,14 +106,20 @@ def history(repo: Path | None, commits: int, out: Path | None, modes: tuple[str,
     """
     from .eval_tasks import Checkout, history_tasks
 
+    from .settings import load_settings
+    from .walker import RepoRules
+
     root = (repo or find_repo(Path.cwd())).resolve()
-    tasks = list(history_tasks(root, commits))
+    rules = RepoRules.from_settings(root, load_settings(root, flags))
+    tasks = list(history_tasks(root, commits,
+                               indexable=lambda path: rules.exclusion(path) is None))
     if not tasks:
         raise click.ClickException(f"no usable commits in {root}'s history (merges, huge and "
                                    "trivial commits are skipped)")
     click.echo(f"{len(tasks)} tasks from the last commits of {root.name}", err=True)
     checkout_dir = workdir / f"{root.name}-history"
-    _run(tasks, lambda _: Checkout(root, checkout_dir), root, [], modes,
+    say = (lambda line: click.echo(line, err=True))
+    _run(tasks, lambda _: Checkout(root, checkout_dir, say=say), root, [], modes,
          out or workdir / f"{root.name}-history.jsonl", [], fresh, as_json, flags)
 
 
@@ -125,6 +133,7 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
     from .settings import load_settings
 
     chosen = list(modes) or list(MODES)
+    say = (lambda line: click.echo(line, err=True))
     if fresh and out.exists():
         out.unlink()
 
@@ -141,7 +150,6 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
                                                        base.explicit("embed_model")))
     click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name}; "
                f"predictions -> {out}", err=True)
-    say = (lambda line: click.echo(line, err=True))
     run = evaluate(tasks, checkout, settings_for, chosen, out, embedding=embedding, say=say)
     predictions = read_predictions(out)
     for name, path in references:

@@ -16,7 +16,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import UsageError
 
@@ -83,22 +83,54 @@ class Checkout:
     """A working tree of `source` (any git repository, bare or not) at `path`, cloned with
     --shared (objects are borrowed, nothing is copied) and moved between commits by
     checkout, which rewrites only the files that differ: the index then re-embeds only
-    those. The index lives in the checkout's .codeagent/, kept across runs."""
+    those. The index lives in the checkout's .codeagent/, kept across runs.
 
-    def __init__(self, source: Path, path: Path) -> None:
-        self.source, self.path = source, path
+    `only` (file-name globs) limits the checkout to those files (a sparse checkout: what
+    is not indexed is not written either). A file whose content the mirror lacks (a
+    snapshot may leave out its largest files) is left out of the checkout, and said."""
+
+    def __init__(self, source: Path, path: Path, only: tuple[str, ...] = (),
+                 say: Callable[[str], None] | None = None) -> None:
+        self.source, self.path, self.say = source, path, say
+        self.patterns = list(only) or ["/*"]
         if not (path / ".git").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             _git(None, "clone", "-q", "--shared", "--no-checkout", str(source), str(path))
         else:
             # The mirror may have been fetched again since: borrow its objects anew.
             _git(path, "fetch", "-q", str(source), "+refs/heads/*:refs/remotes/origin/*")
+        self._sparse()
 
     def move_to(self, commit: str) -> None:
-        _git(self.path, "checkout", "-q", "-f", "--detach", commit)
+        for _ in range(MISSING_RETRIES):
+            try:
+                _git(self.path, "checkout", "-q", "-f", "--detach", commit)
+                break
+            except UsageError as exc:
+                missing = _MISSING.findall(getattr(exc, "stderr", ""))
+                if not missing:
+                    raise
+                if self.say:
+                    self.say(f"{self.source}: no content for {', '.join(missing[:3])}"
+                             f"{' ...' if len(missing) > 3 else ''}: left out of the checkout")
+                self.patterns += [f"!/{_glob_escape(p)}" for p in missing]
+                self._sparse()
+        else:
+            raise UsageError(f"cannot check out {commit} from {self.source}: objects missing")
         # Files of the previous commit that this one does not track (untracked now) go too;
         # the index directory stays.
         _git(self.path, "clean", "-q", "-f", "-d", "-x", "-e", ".codeagent")
+
+    def _sparse(self) -> None:
+        _git(self.path, "sparse-checkout", "set", "--no-cone", *self.patterns)
+
+
+MISSING_RETRIES = 5
+_MISSING = re.compile(r"unable to read sha1 file of (.+?) \(")
+
+
+def _glob_escape(path: str) -> str:
+    return re.sub(r"([*?\[\]!#\\ ])", r"\\\1", path)
 
 
 def _git(cwd: Path | None, *args: str) -> str:
@@ -109,7 +141,9 @@ def _git(cwd: Path | None, *args: str) -> str:
     except FileNotFoundError as exc:
         raise UsageError("git is not installed; evaluation needs it") from exc
     except subprocess.CalledProcessError as exc:
-        raise UsageError(f"git {' '.join(args[:3])} failed: {exc.stderr.strip()[:300]}") from exc
+        error = UsageError(f"git {' '.join(args[:3])} failed: {exc.stderr.strip()[:300]}")
+        error.stderr = exc.stderr  # whole, for callers that read it
+        raise error from exc
     return done.stdout
 
 
@@ -131,12 +165,13 @@ TRIVIAL = re.compile(r"^(?:bump|release|version|merge|revert|typo|format|lint|st
                      r"update (?:changelog|readme|docs?|deps|dependencies)|wip)\b", re.I)
 
 
-def history_tasks(repo: Path, commits: int, code_suffixes: tuple[str, ...] | None = None,
-                  ) -> Iterator[Task]:
+def history_tasks(repo: Path, commits: int,
+                  indexable: Callable[[str], bool] | None = None) -> Iterator[Task]:
     """Tasks from `repo`'s own history, newest first: a commit's message is the query and
     the files it modified (existing before it) the gold; merges, huge commits, trivial
-    messages and commits touching no indexed code file are skipped. `code_suffixes` limits
-    the gold to such files (default: any)."""
+    messages and commits modifying no indexable file are skipped. `indexable` says which
+    paths the index can hold (the ignore and secret rules): others cannot be found, so
+    they are no part of the gold."""
     # -z: file names verbatim (spaces, newlines); %x00 separates fields.
     log = _git(repo, "log", "--no-merges", "-z", "--diff-filter=M", "--name-only",
                f"--format=%x01%H%x00%P%x00%B%x00", f"-n{commits * 20}", "HEAD")
@@ -144,8 +179,8 @@ def history_tasks(repo: Path, commits: int, code_suffixes: tuple[str, ...] | Non
     for record in log.split("\x01")[1:]:
         sha, parents, message, names = record.split("\x00", 3)
         files = [name.strip("\n") for name in names.split("\x00") if name.strip("\n")]
-        if code_suffixes is not None:
-            files = [f for f in files if f.endswith(code_suffixes)]
+        if indexable is not None:
+            files = [f for f in files if indexable(f)]
         message = message.strip()
         if not keep_commit(parents.split(), message, files):
             continue

@@ -420,6 +420,37 @@ def test_a_checkout_moves_between_commits_and_indexes_incrementally(tmp_path, ti
     assert run_index(again.path, settings, embedding=mock_embedding).embedded == 0
 
 
+def test_a_sparse_checkout_writes_only_the_files_asked_for(tmp_path):
+    repo = Git(tmp_path / "src")
+    sha = repo.commit("Code and data", {"pkg/app.py": "A = 1\n", "data/big.csv": "1,2\n",
+                                         "docs/x.md": "# x\n"})
+    checkout = Checkout(bare_clone(repo.root, tmp_path / "mirror.git"), tmp_path / "work",
+                        only=("*.py",))
+    checkout.move_to(sha)
+    files = {p.relative_to(checkout.path).as_posix() for p in checkout.path.rglob("*")
+             if p.is_file() and ".git" not in p.parts}
+    assert files == {"pkg/app.py"}
+
+
+def test_a_file_the_mirror_lacks_is_left_out_and_said(tmp_path):
+    """A snapshot may lack its largest blobs: the checkout goes on without them."""
+    repo = Git(tmp_path / "src")
+    sha = repo.commit("Code and a big file", {"pkg/app.py": "A = 1\n", "big.bin": "x" * 999})
+    mirror = bare_clone(repo.root, tmp_path / "mirror.git")
+    blob = subprocess.run(["git", "--git-dir", str(mirror), "rev-parse", f"{sha}:big.bin"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    # A local clone keeps the objects loose (hard links): remove the blob's file.
+    loose = mirror / "objects" / blob[:2] / blob[2:]
+    assert loose.is_file()
+    loose.unlink()
+    said = []
+    checkout = Checkout(mirror, tmp_path / "work", say=said.append)
+    checkout.move_to(sha)
+    assert (checkout.path / "pkg" / "app.py").read_text() == "A = 1\n"
+    assert not (checkout.path / "big.bin").exists()
+    assert len(said) == 1 and "big.bin" in said[0]
+
+
 # --- 6. evaluate end to end ---------------------------------------------------------------------
 
 def tiny_tasks(a: str, b: str) -> list[Task]:
@@ -539,7 +570,7 @@ def test_history_tasks_keep_the_commits_that_make_tasks(tmp_path):
 
     assert [t.instance_id for t in history_tasks(repo.root, 1)] == [branch[:12]]
     # the gold limited to some suffixes: none of these commits modified a .js file
-    assert list(history_tasks(repo.root, 30, code_suffixes=(".js",))) == []
+    assert list(history_tasks(repo.root, 30, indexable=lambda p: p.endswith(".js"))) == []
 
 
 def test_keep_commit_rules():
