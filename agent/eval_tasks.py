@@ -174,7 +174,7 @@ def history_tasks(repo: Path, commits: int,
     they are no part of the gold."""
     # -z: file names verbatim (spaces, newlines); %x00 separates fields.
     log = _git(repo, "log", "--no-merges", "-z", "--diff-filter=M", "--name-only",
-               f"--format=%x01%H%x00%P%x00%B%x00", f"-n{commits * 20}", "HEAD")
+               "--format=%x01%H%x00%P%x00%B%x00", f"-n{commits * 20}", "HEAD")
     made = 0
     for record in log.split("\x01")[1:]:
         sha, parents, message, names = record.split("\x00", 3)

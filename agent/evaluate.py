@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 from .eval_metrics import Score, Summary, positional, score_task, summarize
 from .eval_tasks import Checkout, Task, commit_order
-from .localize import MODES, Localizer
+from .localize import Localizer
 from .settings import Settings
 
 TOP_FILES = 50  # files kept per prediction: enough for Acc@10 and MRR

@@ -3,10 +3,11 @@
     vector       the report against the chunk embeddings
     bm25         the report against the keyword index (code-aware tokens)
     hybrid       both, fused by reciprocal rank (LlamaIndex's QueryFusionRetriever)
-    multi-query  hybrid over heuristic query variants (no LLM): what multi_query_search does
-    default      multi-query, plus what a bug report says outright: the files, modules and
-                 functions it names (stack traces, dotted paths, identifiers that the
-                 repository defines), fused at file level, test files after the code
+    multi-query  hybrid over heuristic query variants (no LLM)
+    default      what multi_query_search does (without an LLM): multi-query, plus what a
+                 bug report says outright: the files, modules and functions it names
+                 (stack traces, dotted paths, identifiers that the repository defines),
+                 fused by reciprocal rank, test files after the code
 
 Chunks become files by their best rank (a file is as good as its best chunk); functions
 are the definitions the ranked chunks overlap, innermost first. The default mode's extra
@@ -21,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from .fusion import ChunkRetriever, VariantFusionRetriever, heuristic_variants, keyword_retriever
-from .mentions import Mentions, fuse, is_test_path
+from .mentions import RRF_K, Mentions, fuse, is_test_path
 from .settings import Settings
 
 MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
 DEPTH = 200
 """Chunks taken from each retriever: deep enough that 10 distinct files come out of it."""
-RRF_K = 60  # the usual reciprocal-rank constant; LlamaIndex's fusion uses it too
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Callable
 
 from .manifest import Manifest
 
-RRF_K = 60
+RRF_K = 60  # the usual reciprocal-rank constant; LlamaIndex's fusion uses it too
 TEST_WEIGHT = 0.5
 """A test file's fused score is multiplied by this: it stays findable, after the code."""
 FRAME_WEIGHT = 2.0
