@@ -153,12 +153,24 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
     for name, path in references:
         predictions += read_predictions(path, mode=name)
     rows = score(tasks, predictions, [*chosen, *(name for name, _ in references)])
+    # A reference may cover only some tasks (LocAgent's: the 57 of the test split): every
+    # mode again on just those, side by side with it.
+    subsets = {}
+    for name, _ in references:
+        covered = {p.instance_id for p in predictions if p.mode == name}
+        subsets[name] = score([t for t in tasks if t.instance_id in covered], predictions,
+                              [*chosen, name])
     if as_json:
         emit_json({"model": embedding[1].name, "predictions": str(out),
                    "index_seconds": round(run.index_seconds, 1), "embedded": run.embedded,
-                   "rows": [row.to_json() for row in rows]})
+                   "rows": [row.to_json() for row in rows],
+                   "on_reference_tasks": {name: [row.to_json() for row in subset]
+                                          for name, subset in subsets.items()}})
     else:
         click.echo(table(rows))
+        for name, subset in subsets.items():
+            click.echo(f"\nOn the {subset[-1].all.tasks} tasks that {name} predicted:\n")
+            click.echo(table(subset))
         click.echo(f"\nmodel {embedding[1].name}; {run.commits} commits indexed in "
                    f"{run.index_seconds:.0f} s ({run.embedded} chunks embedded); "
                    f"predictions in {out}", err=True)
