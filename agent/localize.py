@@ -7,11 +7,11 @@
     default      what multi_query_search does (without an LLM): multi-query, plus what a
                  bug report says outright: the files, modules and functions it names
                  (stack traces, dotted paths, identifiers that the repository defines),
-                 fused by reciprocal rank, test files after the code
+                 fused by reciprocal rank, tests and docs after the library code
 
-Chunks become files by their best rank (a file is as good as its best chunk); functions
-are the definitions the ranked chunks overlap, innermost first. The default mode's extra
-signals are in `mentions.py`.
+In the four plain modes chunks become files by their best chunk; the default mode sums a
+file's best few (`mentions.py` has its signals). Functions are the definitions that the
+ranked chunks overlap, innermost first, then those of the ranked files.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .fusion import ChunkRetriever, VariantFusionRetriever, heuristic_variants, keyword_retriever
-from .mentions import RRF_K, Mentions, fuse, is_test_path
+from .mentions import RRF_K, Mentions
 from .settings import Settings
 
 MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
@@ -68,8 +68,9 @@ class Localizer:
             # What multi_query_search does (its spans reordered by what the report names),
             # at file level: files named but not retrieved are ranked too.
             mentions = self._mentions_index()
-            spans = [spans[i] for i in mentions.reorder(query, [p for p, _, _ in spans])]
-            files = fuse([files, *mentions.rankings(query)], demote=is_test_path)
+            retrieved = [path for path, _, _ in spans]
+            files = mentions.rank_files(query, retrieved)
+            spans = [spans[i] for i in mentions.reorder(query, retrieved, files)]
         return Ranking(files, self._functions(spans, [p for p, _ in files]))
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:

@@ -11,7 +11,7 @@ import pytest
 from support import write_files
 
 from codeagent.indexer import open_manifest_readonly, run_index
-from codeagent.mentions import Mentions, code_names, fuse, is_test_path
+from codeagent.mentions import Mentions, code_names, files_of_chunks, fuse, is_peripheral
 from codeagent.tools.context import ToolContext
 from codeagent.tools.multi_query_search import multi_query_search
 
@@ -75,21 +75,38 @@ def test_code_names_vote_for_the_files_defining_them(indexed):
     assert "hangs" not in code_names("`run()` hangs")
 
 
-def test_tests_rank_after_the_code_and_ties_share_a_rank():
-    assert is_test_path("tests/test_reader.py") and is_test_path("src/app/conftest.py")
-    assert is_test_path("testing/python/approx.py") and not is_test_path("pkg/testutils.py")
-    ranked = fuse([[("tests/test_reader.py", 2.0), ("pkg/reader.py", 1.0)]], demote=is_test_path)
+def test_peripheral_files_rank_after_the_code_and_ties_share_a_rank():
+    assert is_peripheral("tests/test_reader.py") and is_peripheral("src/app/conftest.py")
+    assert is_peripheral("testing/python/approx.py") and is_peripheral("doc/en/example/x.py")
+    assert not is_peripheral("pkg/testutils.py") and not is_peripheral("pkg/docstring.py")
+    ranked = fuse([[("tests/test_reader.py", 2.0), ("pkg/reader.py", 1.0)]], demote=is_peripheral)
     assert paths(ranked) == ["pkg/reader.py", "tests/test_reader.py"]
     tied = dict(fuse([[("a.py", 1.0), ("b.py", 1.0), ("c.py", 0.5)]]))
     assert tied["a.py"] == tied["b.py"] > tied["c.py"]
 
 
+def test_a_file_is_ranked_by_its_best_few_chunks():
+    # b.py has the best chunk, a.py the next three: three good chunks beat one.
+    ranked = files_of_chunks(["b.py", "a.py", "a.py", "a.py", "c.py"])
+    assert paths(ranked) == ["a.py", "b.py", "c.py"]
+    # Only the best AGG_CHUNKS count: a fourth chunk adds nothing.
+    assert dict(files_of_chunks(["a.py"] * 3)) == dict(files_of_chunks(["a.py"] * 9))
+
+
+def test_code_names_leave_out_keywords_builtins_and_pasted_output():
+    names = code_names("```\nPackage    Version\nattrs      19.1\nfor x in range(3): pass\n```\n"
+                       "but `Session` and parse_header() and pkg.reader.Reader are code")
+    assert {"Session", "parse_header", "pkg", "reader", "Reader"} <= names
+    assert not names & {"Package", "Version", "attrs", "for", "range", "pass", "code", "but"}
+
+
 def test_reorder_moves_a_named_files_items_up(indexed):
     _, mentions = indexed
-    retrieved = ["other/reader.py", "pkg/common1.py", "pkg/writer.py"]
+    retrieved = ["other/reader.py", "pkg/common1.py", "pkg/writer.py", "other/reader.py"]
     order = mentions.reorder("crash in `write_record`", retrieved)
     assert [retrieved[i] for i in order][0] == "pkg/writer.py"
-    assert mentions.reorder("nothing named here", retrieved) == [0, 1, 2]
+    # Without mentions, files keep their retrieval order; a file's items stay together.
+    assert mentions.reorder("nothing named here", retrieved) == [0, 3, 1, 2]
 
 
 def test_multi_query_search_shows_the_named_file_first(indexed, settings_for, mock_embedding):
