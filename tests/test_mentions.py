@@ -105,8 +105,9 @@ def test_reorder_moves_a_named_files_items_up(indexed):
     retrieved = ["other/reader.py", "pkg/common1.py", "pkg/writer.py", "other/reader.py"]
     order = mentions.reorder("crash in `write_record`", retrieved)
     assert [retrieved[i] for i in order][0] == "pkg/writer.py"
-    # Without mentions, files keep their retrieval order; a file's items stay together.
-    assert mentions.reorder("nothing named here", retrieved) == [0, 3, 1, 2]
+    # Without mentions the order is retrieval's: a file's second item after the next
+    # file's first.
+    assert mentions.reorder("nothing named here", retrieved) == [0, 1, 3, 2]
 
 
 def test_multi_query_search_shows_the_named_file_first(indexed, settings_for, mock_embedding):
