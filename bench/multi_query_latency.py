@@ -1,0 +1,68 @@
+"""multi_query_search latency with the reordering by what a report names, and without it.
+
+    python bench/multi_query_latency.py REPO [--tasks FILE] [--queries 40] [-k 8]
+
+REPO is an indexed repository (e.g. a checkout that `codeagent eval localize` left in its
+--workdir). The queries are real bug reports (`--tasks`, default the SWE-bench Lite file
+in ../shared/bench). Each query runs through the tool's own path (`find_spans`: variants,
+vector + BM25 fusion, span merging) twice, alternating, with and without the reordering
+(`mentions.py`): the ratio of the two p50s is its cost. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import time
+from pathlib import Path
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TASKS = Path(__file__).resolve().parents[2] / "shared" / "bench" / \
+    "swebench-lite-localization.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("repo", type=Path)
+    parser.add_argument("--tasks", type=Path, default=TASKS)
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("-k", type=int, default=8)
+    args = parser.parse_args()
+
+    from codeagent import fusion
+    from codeagent.embedding import load_embedding
+    from codeagent.settings import load_settings
+    from codeagent.tools.context import ToolContext
+
+    tool = importlib.import_module("codeagent.tools.multi_query_search")
+    embedding = load_embedding(MODEL, "cpu", 32)
+    ctx = ToolContext(args.repo, load_settings(args.repo, {"embed_model": MODEL}),
+                      embedding=embedding)
+    queries = [json.loads(line)["problem_statement"]
+               for line in args.tasks.read_text(encoding="utf-8").splitlines()
+               if line.strip()][:args.queries]
+    with_reorder = fusion.multi_query
+
+    def without_reorder(*a, prefer=None, **kw):  # the same call, the reordering dropped
+        return with_reorder(*a, **kw)
+
+    tool.find_spans(ctx, queries[0], args.k)  # warm: model, store, keyword and name indexes
+    seconds: dict[str, list[float]] = {"with": [], "without": []}
+    for query in queries:
+        for name, multi_query in (("with", with_reorder), ("without", without_reorder)):
+            fusion.multi_query = multi_query
+            started = time.perf_counter()
+            tool.find_spans(ctx, query, args.k)
+            seconds[name].append(time.perf_counter() - started)
+    fusion.multi_query = with_reorder
+    ctx.close()
+    p50 = {name: statistics.median(v) for name, v in seconds.items()}
+    print(json.dumps({"repo": str(args.repo), "queries": len(queries), "k": args.k,
+                      **{f"p50_ms_{name}": round(v * 1000, 1) for name, v in p50.items()},
+                      "ratio_p50": round(p50["with"] / p50["without"], 3)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
