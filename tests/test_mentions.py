@@ -1,7 +1,7 @@
 """What a bug report names, as file rankings (`mentions.py`), and their use by
-multi_query_search: traceback frames, written paths, dotted modules and code names find
-their files; prose words, common names and unknown paths find nothing; tests rank after
-the code; the fused order is what the tool shows."""
+multi_query_search: traceback frames, written paths and dotted modules find their files;
+unknown paths and version numbers find nothing; a file is ranked by its best few chunks;
+tests and docs rank after the code; the fused order is what the tool shows."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from support import write_files
 
 from codeagent.indexer import open_manifest_readonly, run_index
-from codeagent.mentions import Mentions, code_names, files_of_chunks, fuse, is_peripheral
+from codeagent.mentions import Mentions, files_of_chunks, fuse, is_peripheral
 from codeagent.tools.context import ToolContext
 from codeagent.tools.multi_query_search import multi_query_search
 
@@ -62,19 +62,6 @@ def test_dotted_modules_name_files_and_packages(indexed):
     assert mentions.named_files("e.g. version 3.11 or i.e. this") == []
 
 
-def test_code_names_vote_for_the_files_defining_them(indexed):
-    _, mentions = indexed
-    assert paths(mentions.defined_symbols("`parse_header` returns too little")) == [
-        "pkg/reader.py"]
-    # A prose word is not a code name, even when something is called so.
-    assert mentions.defined_symbols("we read the docs and write records") == []
-    # `run` is defined in 14 files: it says nothing about where to look.
-    assert mentions.defined_symbols("`run()` hangs") == []
-    assert {"decode_frame", "Reader", "read"} <= code_names(
-        "decode_frame fails; see `Reader.read`")
-    assert "hangs" not in code_names("`run()` hangs")
-
-
 def test_peripheral_files_rank_after_the_code_and_ties_share_a_rank():
     assert is_peripheral("tests/test_reader.py") and is_peripheral("src/app/conftest.py")
     assert is_peripheral("testing/python/approx.py") and is_peripheral("doc/en/example/x.py")
@@ -93,17 +80,10 @@ def test_a_file_is_ranked_by_its_best_few_chunks():
     assert dict(files_of_chunks(["a.py"] * 3)) == dict(files_of_chunks(["a.py"] * 9))
 
 
-def test_code_names_leave_out_keywords_builtins_and_pasted_output():
-    names = code_names("```\nPackage    Version\nattrs      19.1\nfor x in range(3): pass\n```\n"
-                       "but `Session` and parse_header() and pkg.reader.Reader are code")
-    assert {"Session", "parse_header", "pkg", "reader", "Reader"} <= names
-    assert not names & {"Package", "Version", "attrs", "for", "range", "pass", "code", "but"}
-
-
 def test_reorder_moves_a_named_files_items_up(indexed):
     _, mentions = indexed
     retrieved = ["other/reader.py", "pkg/common1.py", "pkg/writer.py", "other/reader.py"]
-    order = mentions.reorder("crash in `write_record`", retrieved)
+    order = mentions.reorder("crash in pkg/writer.py", retrieved)
     assert [retrieved[i] for i in order][0] == "pkg/writer.py"
     # Without mentions the order is retrieval's: a file's second item after the next
     # file's first.
