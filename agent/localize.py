@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fusion import ChunkRetriever, VariantFusionRetriever, heuristic_variants, keyword_retriever
 from .mentions import RRF_K, Mentions
 from .settings import Settings
 
@@ -45,6 +44,7 @@ class Localizer:
     """An open index, ready to rank its files for many reports."""
 
     def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
+        from .fusion import ChunkRetriever, keyword_retriever
         from .indexer import data_dir
         from .search import Searcher
 
@@ -75,6 +75,8 @@ class Localizer:
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
+        from .fusion import VariantFusionRetriever, heuristic_variants
+
         if mode == "vector":
             chunks = self._vector.retrieve(query)
         elif mode == "bm25":
