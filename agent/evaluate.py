@@ -80,7 +80,6 @@ class Run:
     index_seconds: float = 0.0
     embedded: int = 0
     commits: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings_for:

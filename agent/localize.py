@@ -36,9 +36,6 @@ class Ranking:
     functions: list[str] = field(default_factory=list)
     """`path:Qualified.name` best first."""
 
-    def paths(self, n: int | None = None) -> list[str]:
-        return [path for path, _ in self.files[:n]]
-
 
 class Localizer:
     """An open index, ready to rank its files for many reports."""
