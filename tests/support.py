@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from codeagent.indexer import data_dir
 from codeagent.manifest import Manifest
@@ -168,15 +169,19 @@ def make_repo(root: Path, *, hostile: bool = True) -> Path:
     return root
 
 
-def indexed_state(repo: Path) -> tuple[dict[str, dict], dict[str, str]]:
-    """(chunk id -> metadata + text) from the vector store, and path -> hash from the manifest."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def indexed_state(repo: Path, collection: Any = None) -> tuple[dict[str, dict], dict[str, str]]:
+    """(chunk id -> metadata + text) from the vector store (the embedded one, or the given
+    Chroma collection, e.g. on a server), and path -> hash from the manifest; the store
+    and the manifest list the same chunks, each once."""
+    if collection is None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
 
-    client = chromadb.PersistentClient(path=str(data_dir(repo) / "chroma"),
-                                       settings=ChromaSettings(anonymized_telemetry=False))
-    collection = client.get_collection("codeagent-chunks")
+        client = chromadb.PersistentClient(path=str(data_dir(repo) / "chroma"),
+                                           settings=ChromaSettings(anonymized_telemetry=False))
+        collection = client.get_collection("codeagent-chunks")
     got = collection.get(include=["metadatas", "documents"])
+    assert len(got["ids"]) == len(set(got["ids"]))
     chunks = {i: {**m, "text": d} for i, m, d in zip(got["ids"], got["metadatas"], got["documents"])}
     manifest = Manifest(data_dir(repo) / "manifest.sqlite")
     try:
@@ -187,11 +192,13 @@ def indexed_state(repo: Path) -> tuple[dict[str, dict], dict[str, str]]:
     return chunks, files
 
 
-def assert_index_matches_disk(repo: Path, expected_paths: set[str]) -> dict[str, dict]:
-    """The index holds exactly `expected_paths`, and every chunk is exactly its file's lines."""
+def assert_index_matches_disk(repo: Path, expected_paths: set[str],
+                              collection: Any = None) -> dict[str, dict]:
+    """The index holds exactly `expected_paths`, and every chunk is exactly its file's lines
+    (the store read from `collection` when given, as in `indexed_state`)."""
     from codeagent.textfile import content_hash
 
-    chunks, files = indexed_state(repo)
+    chunks, files = indexed_state(repo, collection)
     assert set(files) == expected_paths
     for path, digest in files.items():
         assert content_hash((repo / path).read_bytes()) == digest, f"{path} is stale"

@@ -20,8 +20,6 @@ from support import SOURCES, make_repo, write_files
 from test_server_mode import free_port
 
 from codeagent.executables import find_executable
-from codeagent.indexer import data_dir
-from codeagent.manifest import Manifest
 from codeagent.store import collection_name
 
 # A child process: the real CLI or a search loop, its embedding model a MockEmbedding
@@ -149,34 +147,21 @@ def disk_files(repo: Path) -> set[str]:
     return set(SOURCES) | {f"pkg/{p.name}" for p in (repo / "pkg").iterdir()}
 
 
-def server_state(repo: Path, url: str) -> tuple[dict[str, dict], dict[str, str]]:
-    """`support.indexed_state`, read through the server: (chunk id -> metadata + text),
-    path -> hash from the manifest; the store and the manifest list the same chunks."""
+def server_collection(repo: Path, url: str):
+    """The repository's collection on the server, for `support.assert_index_matches_disk`."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     parsed = urlparse(url)
     client = chromadb.HttpClient(host=parsed.hostname, port=parsed.port,
                                  settings=ChromaSettings(anonymized_telemetry=False))
-    got = client.get_collection(collection_name(repo, url)).get(
-        include=["metadatas", "documents"])
-    assert len(got["ids"]) == len(set(got["ids"]))
-    chunks = {i: {**m, "text": d}
-              for i, m, d in zip(got["ids"], got["metadatas"], got["documents"])}
-    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
-    try:
-        files = {p: r.hash for p, r in manifest.files().items() if r.skipped is None}
-        assert manifest.chunk_ids() == set(chunks), "store and manifest disagree on chunk ids"
-    finally:
-        manifest.close()
-    return chunks, files
+    return client.get_collection(collection_name(repo, url))
 
 
-def assert_server_index_matches_disk(monkeypatch, repo: Path, url: str) -> dict:
-    """support.assert_index_matches_disk, its state read from the server instead."""
-    with monkeypatch.context() as patch:
-        patch.setattr(support, "indexed_state", lambda r: server_state(r, url))
-        return support.assert_index_matches_disk(repo, disk_files(repo))
+def assert_server_index_matches_disk(repo: Path, url: str) -> dict:
+    """support.assert_index_matches_disk, its store read from the server instead."""
+    return support.assert_index_matches_disk(repo, disk_files(repo),
+                                             server_collection(repo, url))
 
 
 def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
@@ -193,7 +178,7 @@ def count(progress: Path) -> int:
         return 0
 
 
-def test_three_writers_and_two_readers_at_once(tmp_path, server, monkeypatch):
+def test_three_writers_and_two_readers_at_once(tmp_path, server):
     url = server[0]
     repos = [build_repo(tmp_path / f"repo{seed}", seed) for seed in range(3)]
     stop, gate = tmp_path / "stop", tmp_path / "gate"
@@ -231,11 +216,10 @@ def test_three_writers_and_two_readers_at_once(tmp_path, server, monkeypatch):
     assert [run["added"] for run in runs[0]] == [30, 30, 30]
     assert [(r["added"], r["changed"], r["removed"]) for r in runs[1]] == [(4, 8, 3)] * 3
     for repo in repos:
-        assert_server_index_matches_disk(monkeypatch, repo, url)
+        assert_server_index_matches_disk(repo, url)
 
 
-def test_the_server_dying_mid_run_is_one_clear_error_and_a_rerun_completes(tmp_path, server,
-                                                                           monkeypatch):
+def test_the_server_dying_mid_run_is_one_clear_error_and_a_rerun_completes(tmp_path, server):
     url, path, port, running = server
     repo = build_repo(tmp_path / "repo", 7)
     started, gate = tmp_path / "embedding-started", tmp_path / "gate"
@@ -256,7 +240,7 @@ def test_the_server_dying_mid_run_is_one_clear_error_and_a_rerun_completes(tmp_p
     assert code == 0, err
     rerun = json.loads(out)
     assert rerun["added"] == len(disk_files(repo)) and rerun["chunks"] > 0
-    chunks = assert_server_index_matches_disk(monkeypatch, repo, url)
+    chunks = assert_server_index_matches_disk(repo, url)
     assert len(chunks) == rerun["chunks"]
 
     code, out, err = finish(child("index", repo, "--chroma-url", url, "--json"))
@@ -264,4 +248,4 @@ def test_the_server_dying_mid_run_is_one_clear_error_and_a_rerun_completes(tmp_p
     assert code == 0 and again["unchanged"] == rerun["added"]
     assert (again["added"], again["changed"], again["chunks_written"]) == (0, 0, 0)
     assert again["chunks"] == rerun["chunks"]
-    assert_server_index_matches_disk(monkeypatch, repo, url)
+    assert_server_index_matches_disk(repo, url)
