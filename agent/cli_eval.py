@@ -27,6 +27,10 @@ def _common(f: Any) -> Any:
     return store_options(f)
 
 
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def _modes() -> list[str]:
     from .localize import MODES
 
@@ -54,8 +58,8 @@ def evaluation() -> None:
               help="Score another tool's predictions (JSONL with instance_id, found_files) "
                    "as a row, e.g. locagent=../shared/bench/locagent-claude35-predictions.jsonl.")
 @click.option("--include", "includes", multiple=True, metavar="GLOB", default=("*.py",),
-              show_default=True, help="Index only files whose name matches GLOB (repeatable), and files "
-                   "without an extension; the benchmark's fixes are Python.")
+              show_default=True, help="Check out and index only files whose name matches GLOB "
+                                      "(repeatable); the benchmark's fixes are Python.")
 @click.option("--repo-filter", metavar="OWNER/NAME", multiple=True,
               help="Only the tasks of these repositories.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N tasks.")
@@ -80,10 +84,9 @@ def localize(tasks_file: Path, mirrors: Path, out: Path, reference: tuple[str, .
     tasks = tasks[:limit] if limit else tasks
     references = [_reference(item) for item in reference]
     sources = {repo: mirror_for(mirrors, repo) for repo in dict.fromkeys(t.repo for t in tasks)}
-    say = (lambda line: click.echo(line, err=True))
     _run(tasks, lambda repo: Checkout(sources[repo], workdir / repo.replace("/", "+"),
-                                      only=includes, say=say),
-         None, _include_only(includes), modes, out, references, fresh, as_json, flags)
+                                      only=includes, say=_say),
+         None, modes, out, references, fresh, as_json, flags)
 
 
 @evaluation.command(context_settings=CONTEXT)
@@ -116,13 +119,11 @@ def history(repo: Path | None, commits: int, out: Path | None, modes: tuple[str,
                                    "trivial commits are skipped)")
     click.echo(f"{len(tasks)} tasks from the last commits of {root.name}", err=True)
     checkout_dir = workdir / f"{root.name}-history"
-    say = (lambda line: click.echo(line, err=True))
-    _run(tasks, lambda _: Checkout(root, checkout_dir, say=say), root, [], modes,
+    _run(tasks, lambda _: Checkout(root, checkout_dir, say=_say), root, modes,
          out or workdir / f"{root.name}-history.jsonl", [], fresh, as_json, flags)
 
 
-def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[str],
-         modes: tuple[str, ...], out: Path,
+def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str, ...], out: Path,
          references: list[tuple[str, Path]], fresh: bool, as_json: bool,
          flags: dict[str, Any]) -> None:
     from .embedding import default_allows_fallback, load_embedding
@@ -131,16 +132,12 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
     from .settings import load_settings
 
     chosen = list(modes) or list(MODES)
-    say = (lambda line: click.echo(line, err=True))
     if fresh and out.exists():
         out.unlink()
 
     # The settings of the repository evaluated (its .codeagent.toml, for history), the
     # environment and the flags; the checkout's own files are not trusted for them.
-    base = load_settings(config_root, {**flags, "ignore_patterns": patterns or None})
-
-    def settings_for(path: Path) -> Any:
-        return base
+    base = load_settings(config_root, flags)
     # As for `codeagent index`: the default model falls back to the bundled one (with a
     # warning naming both); a model the user chose must load or the run stops.
     embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size,
@@ -148,7 +145,7 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, patterns: list[st
                                                        base.explicit("embed_model")))
     click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name}; "
                f"predictions -> {out}", err=True)
-    run = evaluate(tasks, checkout, settings_for, chosen, out, embedding=embedding, say=say)
+    run = evaluate(tasks, checkout, base, chosen, out, embedding=embedding, say=_say)
     predictions = read_predictions(out)
     for name, path in references:
         predictions += read_predictions(path, mode=name)
@@ -182,10 +179,3 @@ def _reference(item: str) -> tuple[str, Path]:
         raise click.BadParameter(f"{item!r}: give NAME=FILE with an existing file",
                                  param_hint="--reference")
     return name, Path(path)
-
-
-def _include_only(globs: tuple[str, ...]) -> list[str]:
-    """Ignore patterns that leave files matching `globs`, and files without an extension
-    (few: LICENSE, Makefile). Not `*` then `!*/`: pathspec does not re-include directories
-    that way, and the walk would never enter one."""
-    return ["*.*", *(f"!{glob}" for glob in globs)] if globs else []

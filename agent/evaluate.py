@@ -82,10 +82,9 @@ class Run:
     commits: int = 0
 
 
-def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings_for:
-             Callable[[Path], Settings], modes: Iterable[str], out: Path,
-             embedding: Any = None, say: Say = print, progress: Callable[[int], None] | None
-             = None) -> Run:
+def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: Settings,
+             modes: Iterable[str], out: Path, embedding: Any = None, say: Say = print,
+             progress: Callable[[int], None] | None = None) -> Run:
     """Rank every task in every mode; append predictions to `out` (skipping those there)."""
     from .indexer import run_index
 
@@ -111,7 +110,6 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings_f
                 if not todo:
                     continue
                 checkout.move_to(commit)
-                settings = settings_for(checkout.path)
                 started = time.monotonic()
                 summary = run_index(checkout.path, settings, embedding=embedding)
                 run.index_seconds += time.monotonic() - started

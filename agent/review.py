@@ -46,7 +46,7 @@ def review(repo: Path, settings: Settings, change: Change, *, use_llm: bool,
             contents[changed.path] = (None if changed.status == "removed"
                                       else new_content(repo, change, changed.path))
             report.files.append(_file_review(changed, contents[changed.path], exclude))
-            if changed.status in ("binary",):
+            if changed.status == "binary":
                 continue
             old = None if changed.status == "added" else old_content(
                 repo, change, changed.old_path or changed.path, base)

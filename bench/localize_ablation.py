@@ -35,7 +35,7 @@ def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> No
         return
     (out / "manifests").mkdir(parents=True, exist_ok=True)
     embedding = load_embedding(model, "cpu", 32)
-    settings = load_settings(None, {"embed_model": model, "ignore_patterns": ["*.*", "!*.py"]})
+    settings = load_settings(None, {"embed_model": model})
     by_repo: dict[str, list] = defaultdict(list)
     for task in todo:
         by_repo[task.repo].append(task)

@@ -471,7 +471,7 @@ def evaluator(tmp_path: Path, mirror: Path, tasks: list[Task], out: Path, embedd
 
     def run():
         return evaluate(tasks, lambda repo: Checkout(mirror, tmp_path / "w2"),
-                        lambda path: settings, ["bm25", "default"], out,
+                        settings, ["bm25", "default"], out,
                         embedding=embedding, say=lambda line: None)
     return run
 
