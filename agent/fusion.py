@@ -25,7 +25,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from . import keyword_index
 from .embedding import ModelUnavailable
-from .keyword_index import chunk_metadata, split_identifier, tokenize
+from .keyword_index import chunk_metadata, is_whole_chunk, split_identifier, tokenize
 
 MAX_VARIANTS = 4
 RERANK_TOP = 100
@@ -197,7 +197,8 @@ class ChunkRetriever(BaseRetriever):
         return [NodeWithScore(node=TextNode(id_=hit.node.node_id,
                                             metadata=chunk_metadata(hit.node.metadata)),
                               score=hit.score)
-                for hit in self._inner.retrieve(query_bundle)]
+                for hit in self._inner.retrieve(query_bundle)
+                if is_whole_chunk(hit.node.metadata)]
 
 
 class VariantFusionRetriever(QueryFusionRetriever):

@@ -71,6 +71,13 @@ def split_identifier(name: str) -> list[str]:
     return [piece.lower() for piece in _PIECE.findall(name)]
 
 
+def is_whole_chunk(metadata: dict[str, Any]) -> bool:
+    """A retrieved record carries its chunk's metadata. On a Chroma server that another
+    process is writing to, a query can meet a record whose vector is there and whose
+    metadata is not (being upserted or deleted): that record is skipped, not a crash."""
+    return all(key in metadata for key in ("path", "start_line", "end_line"))
+
+
 def chunk_metadata(source: ChunkRecord | dict[str, Any]) -> dict[str, Any]:
     """The metadata every retriever's node for a chunk carries, in one order and type:
     QueryFusionRetriever tells nodes apart by a hash of text and `str(metadata)`."""

@@ -17,6 +17,7 @@ import pathspec
 
 from .errors import IndexProblem, ModelMismatch
 from .indexer import data_dir, open_manifest_readonly
+from .keyword_index import is_whole_chunk
 from .manifest import Manifest
 from .settings import Settings, chroma_url_for
 
@@ -122,7 +123,8 @@ class Searcher:
             return []
         retriever = self._index.as_retriever(similarity_top_k=k, filters=filters)
         with self._store_errors():
-            return [_hit(result) for result in retriever.retrieve(query)]
+            return [_hit(result) for result in retriever.retrieve(query)
+                    if is_whole_chunk(result.node.metadata)]
 
     @contextmanager
     def _store_errors(self) -> Iterator[None]:

@@ -326,3 +326,21 @@ def test_a_local_cross_encoder_reranks(ctx):
     output = multi_query_search(ctx, "How are redirects followed?", k=3)
     assert "by cross-encoder" in output.splitlines()[0] and "reranking off" not in output
     assert len(hit_lines(output)) == 3
+
+
+def test_a_record_without_its_metadata_is_skipped_not_a_crash():
+    """On a Chroma server another process is writing to, a query can meet a record whose
+    vector is stored and whose metadata is not (yet, or any more)."""
+    from llama_index.core.retrievers import BaseRetriever
+
+    from codeagent.fusion import ChunkRetriever
+
+    whole = {"path": "a.py", "start_line": 1, "end_line": 3, "symbol": "f", "language": "python"}
+
+    class Store(BaseRetriever):
+        def _retrieve(self, query_bundle):
+            return [NodeWithScore(node=TextNode(id_="half", metadata={}), score=0.9),
+                    NodeWithScore(node=TextNode(id_="whole", metadata=whole), score=0.8)]
+
+    hits = ChunkRetriever(Store()).retrieve("anything")
+    assert [(hit.node.node_id, hit.node.metadata["path"]) for hit in hits] == [("whole", "a.py")]
