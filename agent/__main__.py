@@ -1,3 +1,3 @@
-from .cli import main
+from codeagent.cli.main import main
 
 main()

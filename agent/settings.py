@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import UsageError
+from codeagent.errors import UsageError
 
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-mpnet-base-v2"
 CONFIG_FILE = ".codeagent.toml"

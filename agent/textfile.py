@@ -11,6 +11,9 @@ import hashlib
 import re
 
 SNIFF_BYTES = 8192
+CHARS_PER_TOKEN = 3.5
+"""Characters a token of code takes through a Llama-style tokenizer: an estimate that errs
+on the short side, for every budget counted in tokens (observations, prompts, chunks)."""
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),

@@ -78,7 +78,7 @@ class Clocks:
     def install(self, nodelay: bool) -> None:
         import ollama
 
-        from codeagent import fake_ollama
+        from codeagent.testing import fake_ollama
 
         fake_ollama._Handler.disable_nagle_algorithm = nodelay
 
@@ -137,13 +137,12 @@ def run(questions: int, piece_chars: int, profile: bool, nodelay: bool) -> dict[
     sys.path.insert(0, str(HERE.parent / "tests"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from support import make_repo
-
-    from codeagent.embedding import load_embedding
-    from codeagent.fake_ollama import FakeOllama, scripted
-    from codeagent.indexer import run_index
-    from codeagent.session import Session
+    from codeagent.assistant.session import Session
+    from codeagent.index.embedding import load_embedding
+    from codeagent.index.run import run_index
     from codeagent.settings import load_settings
+    from codeagent.testing.fake_ollama import FakeOllama, scripted
+    from support import make_repo
 
     clocks = Clocks()
     clocks.install(nodelay)

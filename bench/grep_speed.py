@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 from codeagent.executables import find_executable
+from codeagent.index.walker import walk
 from codeagent.settings import load_settings
 from codeagent.tools import ToolContext, bind
 from codeagent.tools.grep import grep
-from codeagent.walker import walk
 
 
 def timed(call) -> tuple[float, object]:

@@ -48,9 +48,9 @@ def embed_texts(repo: Path) -> list[str]:
     """The strings the indexer embedded, rebuilt from the manifest the same way."""
     from llama_index.core.schema import MetadataMode
 
-    from codeagent.chunker import Chunk, chunk_node
-    from codeagent.indexer import data_dir
-    from codeagent.manifest import Manifest
+    from codeagent.index.chunker import Chunk, chunk_node
+    from codeagent.index.layout import data_dir
+    from codeagent.index.manifest import Manifest
 
     manifest = Manifest(data_dir(repo) / "manifest.sqlite")
     texts = [chunk_node(Chunk(c.path, c.language, c.start_line, c.end_line, c.text, c.symbol,
@@ -63,7 +63,7 @@ def embed_texts(repo: Path) -> list[str]:
 def raw_encoder_seconds(texts: list[str], model: str, batch: int, device: str) -> float:
     from sentence_transformers import SentenceTransformer
 
-    from codeagent.embedding import resolve_model_dir
+    from codeagent.index.embedding import resolve_model_dir
 
     encoder = SentenceTransformer(str(resolve_model_dir(model)), device=device)
     encoder.encode(texts[:batch], batch_size=batch)  # warm-up, as the first batch of a run

@@ -5,7 +5,7 @@ the embedded store between runs and check that the next run repairs or rebuilds 
     python bench/kill_matrix.py [--signals KILL,TERM,INT] [--only SCENARIO,...]
                                 [--no-damage] [--workers 2] [--fresh] [--out FILE]
 
-Every run is the real entry point, `codeagent.cli.main(["index", REPO, "--json", ...])`, in
+Every run is the real entry point, `codeagent.cli.main.main(["index", REPO, "--json", ...])`, in
 a child process; only the embedding model is a fake (8-d constant vectors, a short sleep per
 batch). The child wraps the functions of each phase to print `CHECKPOINT <phase>:before` and
 `:after`, then waits for the driver's go-ahead on stdin, so a kill lands exactly at the N-th
@@ -15,7 +15,7 @@ inside the call). Nothing in agent/ or tools/ knows about checkpoints.
 Children are forked from this process, which imported the heavy libraries once and never
 opens a store itself (a fork must not inherit Chroma's state), so a run costs a fraction of
 a second instead of ~2 s of imports; --fresh starts a new interpreter per run instead. The
-store's health probe stays what it is: a new `python -m codeagent.health` per probe.
+store's health probe stays what it is: a new `python -m codeagent.index.health` per probe.
 Prints a JSON summary; exit status 1 when anything failed.
 """
 
@@ -86,8 +86,10 @@ def cli_child(argv: list[str], checkpoints: bool) -> None:
     import bm25s
     from llama_index.core.embeddings import MockEmbedding
 
-    from codeagent import embedding, health, indexer, keyword_index, manifest, store
-    from codeagent.cli import main
+    from codeagent.cli.main import main
+    from codeagent.index import embedding, health, keyword_index, manifest
+    from codeagent.index import run as indexer
+    from codeagent.index import store
 
     class SlowMock(MockEmbedding):
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
@@ -118,10 +120,10 @@ def oracle_child(repo: str, expected: list[str]) -> None:
     """tests/support.py's oracle, plus: the index opens for search, a vector query answers,
     and the keyword index holds exactly the manifest's chunks. Prints the problems found."""
     import chromadb
-    from support import assert_index_matches_disk
 
-    from codeagent import keyword_index
-    from codeagent.indexer import data_dir, open_manifest_readonly
+    from codeagent.index import keyword_index
+    from codeagent.index.layout import EMBEDDED_COLLECTION, data_dir, open_manifest_readonly
+    from support import assert_index_matches_disk
 
     root, problems = Path(repo), []
     for check in ("disk", "usable"):
@@ -134,7 +136,7 @@ def oracle_child(repo: str, expected: list[str]) -> None:
             manifest.close()
             client = chromadb.PersistentClient(str(data_dir(root) / "chroma"), settings=(
                 chromadb.config.Settings(anonymized_telemetry=False)))
-            vectors = client.get_collection("codeagent-chunks", embedding_function=None)
+            vectors = client.get_collection(EMBEDDED_COLLECTION, embedding_function=None)
             sample = vectors.get(limit=1, include=["embeddings"])["embeddings"]
             if len(sample) and not vectors.query(query_embeddings=[list(sample[0])],
                                                  n_results=min(len(ids), 50))["ids"][0]:
@@ -444,9 +446,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.fresh:  # imported once here, inherited by every forked child
-        import bm25s, chromadb, llama_index.core.ingestion  # noqa: E401,F401
-        import codeagent.chunker, codeagent.cli, codeagent.embed_cache, codeagent.store  # noqa
+        import bm25s  # noqa: E401,F401
+        import chromadb
+        import llama_index.core.ingestion
         from llama_index.core.embeddings import MockEmbedding  # noqa: F401
+
+        import codeagent.cli.main
+        import codeagent.index.chunker  # noqa
+        import codeagent.index.embed_cache
+        import codeagent.index.store
     # mkdtemp, not TemporaryDirectory: that one cleans up in an exit hook, which every
     # forked child would run (children run the exit hooks they inherit, as python does).
     tmp = tempfile.mkdtemp(prefix="kill-matrix-")

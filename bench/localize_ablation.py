@@ -8,7 +8,7 @@ Phase 1 (skipped for tasks already in --dump): like `codeagent eval localize`, v
 task's commit in a sparse checkout of the `.py` files, index incrementally, and save the
 multi-query retrieval (chunk paths and lines, best first) with a copy of the manifest.
 Phase 2: rank files from the saved results with every lever, and with each removed, and
-print a Markdown table (the metrics are `codeagent.eval_metrics`). Retrieval is run once,
+print a Markdown table (the metrics are `codeagent.evaluation.metrics`). Retrieval is run once,
 so the rows differ only by the levers.
 """
 
@@ -24,10 +24,10 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> None:
-    from codeagent.embedding import load_embedding
-    from codeagent.eval_tasks import Checkout, commit_order, mirror_for
-    from codeagent.indexer import run_index
-    from codeagent.localize import Localizer
+    from codeagent.evaluation.localize import Localizer
+    from codeagent.evaluation.tasks import Checkout, commit_order, mirror_for
+    from codeagent.index.embedding import load_embedding
+    from codeagent.index.run import run_index
     from codeagent.settings import load_settings
 
     todo = [t for t in tasks if not (out / f"{t.instance_id}.json").exists()]
@@ -62,10 +62,10 @@ def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> No
 
 
 def ablate(tasks: list, out: Path) -> str:
-    import codeagent.mentions as mentions
-    from codeagent.eval_metrics import score_task, summarize
-    from codeagent.localize import files_by_best_chunk
-    from codeagent.manifest import Manifest
+    import codeagent.retrieval.mentions as mentions
+    from codeagent.evaluation.localize import files_by_best_chunk
+    from codeagent.evaluation.metrics import score_task, summarize
+    from codeagent.index.manifest import Manifest
 
     indexes: dict[str, mentions.Mentions] = {}
     rows: dict[str, list] = defaultdict(list)
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--embed-model", default=MODEL)
     args = parser.parse_args()
 
-    from codeagent.eval_tasks import load_tasks
+    from codeagent.evaluation.tasks import load_tasks
 
     tasks = load_tasks(args.tasks)
     dump(tasks, args.mirrors, args.workdir, args.dump, args.embed_model)

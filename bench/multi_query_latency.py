@@ -4,7 +4,7 @@
 
 REPO is an indexed repository (e.g. a checkout that `codeagent eval localize` left in its
 --workdir). The queries are real bug reports (`--tasks`, default the SWE-bench Lite file
-in ../shared/bench). Each query runs through the tool's own path (`find_spans`: variants,
+in ../shared/bench). Each query runs through the tool's own path (`ToolContext.spans`: variants,
 vector + BM25 fusion, span merging) twice, alternating, with and without the reordering
 (`mentions.py`): the ratio of the two p50s is its cost. Prints JSON.
 """
@@ -12,7 +12,6 @@ vector + BM25 fusion, span merging) twice, alternating, with and without the reo
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 import time
@@ -31,12 +30,11 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=8)
     args = parser.parse_args()
 
-    from codeagent import fusion
-    from codeagent.embedding import load_embedding
+    from codeagent.index.embedding import load_embedding
+    from codeagent.retrieval import fusion
     from codeagent.settings import load_settings
     from codeagent.tools.context import ToolContext
 
-    tool = importlib.import_module("codeagent.tools.multi_query_search")
     embedding = load_embedding(MODEL, "cpu", 32)
     ctx = ToolContext(args.repo, load_settings(args.repo, {"embed_model": MODEL}),
                       embedding=embedding)
@@ -48,13 +46,13 @@ def main() -> None:
     def without_reorder(*a, prefer=None, **kw):  # the same call, the reordering dropped
         return with_reorder(*a, **kw)
 
-    tool.find_spans(ctx, queries[0], args.k)  # warm: model, store, keyword and name indexes
+    ctx.spans(queries[0], args.k)  # warm: model, store, keyword and name indexes
     seconds: dict[str, list[float]] = {"with": [], "without": []}
     for query in queries:
         for name, multi_query in (("with", with_reorder), ("without", without_reorder)):
             fusion.multi_query = multi_query
             started = time.perf_counter()
-            tool.find_spans(ctx, query, args.k)
+            ctx.spans(query, args.k)
             seconds[name].append(time.perf_counter() - started)
     fusion.multi_query = with_reorder
     ctx.close()

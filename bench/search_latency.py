@@ -36,8 +36,9 @@ QUERIES = [
 
 
 def source_chunks(repo: Path) -> list[tuple[str, str, str, int, int, str]]:
-    from codeagent.indexer import data_dir, run_index
-    from codeagent.manifest import Manifest
+    from codeagent.index.layout import data_dir
+    from codeagent.index.manifest import Manifest
+    from codeagent.index.run import run_index
     from codeagent.settings import load_settings
 
     if not (data_dir(repo) / "manifest.sqlite").exists():
@@ -52,9 +53,9 @@ def source_chunks(repo: Path) -> list[tuple[str, str, str, int, int, str]]:
 def build_index(root: Path, rows: list, total: int, dimension: int) -> float:
     from llama_index.core.schema import TextNode
 
-    from codeagent.indexer import ensure_data_dir
-    from codeagent.manifest import FileRecord, FileUpdate, Manifest
-    from codeagent.store import open_store
+    from codeagent.index.layout import ensure_data_dir
+    from codeagent.index.manifest import FileRecord, FileUpdate, Manifest
+    from codeagent.index.store import open_store
 
     started = time.perf_counter()
     ddir = ensure_data_dir(root)
@@ -101,8 +102,8 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=8)
     args = parser.parse_args()
 
-    from codeagent.embedding import load_embedding
-    from codeagent.search import Searcher
+    from codeagent.index.embedding import load_embedding
+    from codeagent.retrieval.semantic import Searcher
     from codeagent.settings import load_settings
     from codeagent.tools import ToolContext, bind
     from codeagent.tools.semantic_search import semantic_search

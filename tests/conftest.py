@@ -22,7 +22,7 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 @pytest.fixture(scope="session")
 def minilm():
     """The real bundled MiniLM, loaded once: (HuggingFaceEmbedding, EmbeddingInfo)."""
-    from codeagent.embedding import load_embedding
+    from codeagent.index.embedding import load_embedding
 
     return load_embedding(MINILM, "cpu", 32)
 
@@ -32,7 +32,7 @@ def mock_embedding():
     """Constant vectors, for tests where only the bookkeeping matters."""
     from llama_index.core.embeddings import MockEmbedding
 
-    from codeagent.embedding import EmbeddingInfo
+    from codeagent.index.embedding import EmbeddingInfo
 
     return MockEmbedding(embed_dim=8), EmbeddingInfo("mock-8", 8, "cpu", 256)
 
@@ -57,7 +57,7 @@ def settings_for():
 def indexed_repo(tmp_path_factory, minilm):
     """The fixture repository (hostile files included) indexed once with the real MiniLM.
     Shared by many tests: never modify it; copy it with make_repo for that."""
-    from codeagent.indexer import run_index
+    from codeagent.index.run import run_index
     from codeagent.settings import load_settings
 
     root = make_repo(tmp_path_factory.mktemp("indexed") / "repo")

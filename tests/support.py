@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from codeagent.indexer import data_dir
-from codeagent.manifest import Manifest
+from codeagent.index.layout import EMBEDDED_COLLECTION, data_dir
+from codeagent.index.manifest import Manifest
 from codeagent.textfile import decode, split_lines
 
 # Each concept lives in exactly one file, so a search for it has one right answer.
@@ -179,7 +179,7 @@ def indexed_state(repo: Path, collection: Any = None) -> tuple[dict[str, dict], 
 
         client = chromadb.PersistentClient(path=str(data_dir(repo) / "chroma"),
                                            settings=ChromaSettings(anonymized_telemetry=False))
-        collection = client.get_collection("codeagent-chunks")
+        collection = client.get_collection(EMBEDDED_COLLECTION)
     got = collection.get(include=["metadatas", "documents"])
     assert len(got["ids"]) == len(set(got["ids"]))
     chunks = {i: {**m, "text": d} for i, m, d in zip(got["ids"], got["metadatas"], got["documents"])}

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from codeagent.citations import check_citations
-from codeagent.fake_ollama import FakeOllama, Reply, scripted
-from codeagent.session import Session
+from codeagent.assistant.citations import check_citations
+from codeagent.assistant.session import Session
 from codeagent.settings import load_settings
+from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
 
 pytestmark = pytest.mark.slow
 

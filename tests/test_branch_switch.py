@@ -9,11 +9,11 @@ import subprocess
 import pytest
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.embeddings import MockEmbedding
-from support import SOURCES, assert_index_matches_disk, make_repo, write_files
 
-from codeagent.embedding import EmbeddingInfo
-from codeagent.indexer import run_index
+from codeagent.index.embedding import EmbeddingInfo
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
+from support import SOURCES, assert_index_matches_disk, make_repo, write_files
 
 NEW_FUNCTION = '''\
 def redirect_budget(config):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from support import SOURCES
-
-from codeagent.chunker import chunk_file
-from codeagent.symbols import definitions, parse
+from codeagent.index.chunker import chunk_file
+from codeagent.index.symbols import definitions, parse
 from codeagent.textfile import split_lines
+from support import SOURCES
 
 
 def covered_lines(chunks):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support import make_repo
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -19,7 +20,7 @@ def codeagent(*args, cwd=None, env=None):
 
 
 def test_help_does_not_load_the_heavy_libraries():
-    probe = ("import sys\nfrom codeagent.cli import main\n"
+    probe = ("import sys\nfrom codeagent.cli.main import main\n"
              "try:\n    main(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
              "heavy = [m for m in ('torch', 'chromadb', 'transformers', 'llama_index')"
              " if m in sys.modules]\nprint(code, heavy)\n")

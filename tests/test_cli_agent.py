@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from codeagent.fake_ollama import FakeOllama, Reply, scripted
+from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,11 @@ import chromadb
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
-from codeagent.doctor import Check, render, run_checks
-from codeagent.fake_ollama import FakeOllama, scripted
-from codeagent.indexer import data_dir, run_index
+from codeagent.cli.doctor import Check, render, run_checks
+from codeagent.index.layout import EMBEDDED_COLLECTION, data_dir
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
+from codeagent.testing.fake_ollama import FakeOllama, scripted
 from support import make_repo
 
 NAMES = ["python", "torch", "embedding model", "ollama", "index", "store", "ripgrep",
@@ -103,7 +104,7 @@ def test_store_missing_chunks_the_manifest_lists(tmp_path, minilm, ollama):
     run_index(root, load_settings(root, environ={}), embedding=minilm)
     client = chromadb.PersistentClient(path=str(data_dir(root) / "chroma"),
                                        settings=ChromaSettings(anonymized_telemetry=False))
-    collection = client.get_collection("codeagent-chunks")
+    collection = client.get_collection(EMBEDDED_COLLECTION)
     ids = collection.get()["ids"]
     collection.delete(ids=ids[:2])
     checks = by_name(run_checks(root, load_settings(root, {"ollama_host": ollama.url},
@@ -140,13 +141,13 @@ def test_store_elsewhere_than_the_settings_say(indexed_repo, ollama):
 
 def test_missing_ripgrep_and_broken_grammars(tmp_path, ollama, monkeypatch):
     import codeagent.executables
-    import codeagent.symbols
+    import codeagent.index.symbols
 
     def no_grammar(grammar):
         raise OSError("grammar library built for another tree-sitter")
 
     monkeypatch.setattr(codeagent.executables, "find_executable", lambda name: None)
-    monkeypatch.setattr(codeagent.symbols, "parser_for", no_grammar)
+    monkeypatch.setattr(codeagent.index.symbols, "parser_for", no_grammar)
     checks = by_name(run_checks(tmp_path, load_settings(tmp_path, {"ollama_host": ollama.url},
                                                         environ={})))
     assert {"ripgrep", "tree-sitter"} <= failing(checks.values())

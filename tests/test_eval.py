@@ -27,18 +27,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import write_files
 
 from codeagent.errors import UsageError
-from codeagent.eval_metrics import (
-    FUNCTION_KS, KS, acc_at, positional, ranks, recall_at, reciprocal_rank, score_task,
-    summarize)
-from codeagent.eval_tasks import (
-    Checkout, Task, history_tasks, keep_commit, load_tasks, mirror_for, names_a_file)
-from codeagent.evaluate import Prediction, evaluate, read_predictions, score, table
-from codeagent.indexer import open_manifest_readonly, run_index
+from codeagent.evaluation.metrics import (FUNCTION_KS, KS, acc_at, positional, ranks, recall_at,
+                                          reciprocal_rank, score_task, summarize)
+from codeagent.evaluation.runs import Prediction, evaluate, read_predictions, score, table
+from codeagent.evaluation.tasks import (Checkout, Task, history_tasks, keep_commit, load_tasks,
+                                        mirror_for, names_a_file)
+from codeagent.index.layout import open_manifest_readonly
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
-
+from support import write_files
 
 # --- helpers ------------------------------------------------------------------------------
 

@@ -9,15 +9,16 @@ import re
 import threading
 
 import pytest
-from hostile import IGNORED, INDEXED, NOT_LISTED, TEXT, Races, build_corpus
-from support import assert_index_matches_disk
 
-from codeagent import indexer, walker
-from codeagent.indexer import run_index
+from codeagent.index import run as indexer
+from codeagent.index import walker
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
 from codeagent.textfile import decode
 from codeagent.tools import TOOLS, ToolContext, bind
 from codeagent.tools.grep import find_matches
+from hostile import IGNORED, INDEXED, NOT_LISTED, TEXT, Races, build_corpus
+from support import assert_index_matches_disk
 
 UNREPORTED = (INDEXED, IGNORED, NOT_LISTED)
 VANISHED = {"race/vanish_walk.py", "race/vanish_plan.py", "race/vanish_batch.py"}
@@ -33,7 +34,7 @@ def hostile(tmp_path_factory):
     The denials stay in force for the whole module, so the tools meet them too."""
     from llama_index.core.embeddings import MockEmbedding
 
-    from codeagent.embedding import EmbeddingInfo
+    from codeagent.index.embedding import EmbeddingInfo
 
     root = tmp_path_factory.mktemp("hostile") / "repo"
     corpus = build_corpus(root)

@@ -8,12 +8,13 @@ import sys
 import time
 
 import pytest
-from support import assert_index_matches_disk, indexed_state, write_files
 
-from codeagent.embed_cache import CachedEmbedding, EmbeddingCache
 from codeagent.errors import IndexBusy, ModelMismatch
-from codeagent.indexer import data_dir, run_index
-from codeagent.manifest import Manifest
+from codeagent.index.embed_cache import CachedEmbedding, EmbeddingCache
+from codeagent.index.layout import data_dir
+from codeagent.index.manifest import Manifest
+from codeagent.index.run import run_index
+from support import assert_index_matches_disk, indexed_state, write_files
 
 INDEXED = {"net/redirects.py", "storage/cache.go", "auth/password.rs", "web/format.js",
            "docs/deploy.md", "config/app.yaml", ".gitignore", "keep.log", "broken.py",
@@ -147,7 +148,7 @@ def test_a_second_writer_is_refused_with_the_holders_pid(repo, settings_for, moc
     data_dir(repo).mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from codeagent.lock import WriterLock\n"
+         "import sys, time; from pathlib import Path; from codeagent.index.lock import WriterLock\n"
          "with WriterLock(Path(sys.argv[1])):\n"
          "    print('locked', flush=True); time.sleep(60)\n", str(data_dir(repo))],
         stdout=subprocess.PIPE, text=True)
@@ -298,7 +299,7 @@ def test_progress_is_reported_in_bytes_and_chunks(repo, settings_for, mock_embed
 def test_the_terminal_progress_bar_draws_a_whole_run(repo, settings_for, mock_embedding):
     import io
 
-    from codeagent.console import RichProgress
+    from codeagent.cli.console import RichProgress
 
     class Terminal(io.StringIO):
         def isatty(self):

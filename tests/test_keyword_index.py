@@ -8,12 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from support import write_files
 
-from codeagent.fusion import keyword_retriever
-from codeagent.indexer import data_dir, run_index
-from codeagent.keyword_index import BUILDING, DIRNAME, STOPWORDS, tokenize
-from codeagent.manifest import Manifest
+from codeagent.index.keyword_index import BUILDING, DIRNAME, STOPWORDS, tokenize
+from codeagent.index.layout import data_dir
+from codeagent.index.manifest import Manifest
+from codeagent.index.run import run_index
+from codeagent.retrieval.fusion import keyword_retriever
+from support import write_files
 
 STYLES = {
     "camel.js": "function getUserName(account) {\n  return account.profile.display;\n}\n",
@@ -149,7 +150,7 @@ def test_no_chunks_no_keyword_index(styles_repo, settings_for, mock_embedding):
 
 def test_a_no_op_run_loads_neither_bm25s_nor_llama_index(styles_repo):
     script = ("import sys\nfrom pathlib import Path\n"
-              "from codeagent.indexer import run_index\n"
+              "from codeagent.index.run import run_index\n"
               "from codeagent.settings import load_settings\n"
               f"root = Path({str(styles_repo)!r})\n"
               "summary = run_index(root, load_settings(root, environ={}))\n"

@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from support import write_files
 
-from codeagent.indexer import open_manifest_readonly, run_index
-from codeagent.mentions import Mentions, files_of_chunks, fuse, is_peripheral
+from codeagent.index.layout import open_manifest_readonly
+from codeagent.index.run import run_index
+from codeagent.retrieval.mentions import Mentions, files_of_chunks, fuse, is_peripheral
 from codeagent.tools.context import ToolContext
 from codeagent.tools.multi_query_search import multi_query_search
+from support import write_files
 
 FILES = {
     "pkg/reader.py": "def parse_header(data):\n    return data[:4]\n\n\nclass Reader:\n"

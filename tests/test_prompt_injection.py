@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import make_repo, write_files
 
-from codeagent.fake_ollama import FakeOllama
-from codeagent.indexer import run_index
-from codeagent.session import Session
+from codeagent.assistant.session import Session
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
+from codeagent.testing.fake_ollama import FakeOllama
+from support import make_repo, write_files
 
 SECRET = "sk-inject-7Hq2Lx9Vt4RwZ"
 PLANTED_PASSWD = "root:x:0:0:planted-by-the-test:/root:/bin/bash"

@@ -19,13 +19,13 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput, create_output
 
+from codeagent.assistant.llm import check_ollama
+from codeagent.assistant.session import Session
+from codeagent.cli.repl import Repl, run_repl
 from codeagent.errors import LLMUnavailable
-from codeagent.fake_ollama import FakeOllama, Reply, scripted
-from codeagent.indexer import run_index
-from codeagent.llm import check_ollama
-from codeagent.repl import Repl, run_repl
-from codeagent.session import Session
+from codeagent.index.run import run_index
 from codeagent.settings import load_settings
+from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
 from support import make_repo, write_files
 
 ESC_ENTER = "\x1b\r"  # what a terminal sends for Alt+Enter

@@ -10,14 +10,14 @@ import subprocess
 import sys
 
 import pytest
-from support import write_files
 
-from codeagent.diffs import from_git, parse
-from codeagent.fake_ollama import FakeOllama, scripted
-from codeagent.findings import FileReview, at_least, merge, validate
-from codeagent.indexer import run_index
-from codeagent.review import DIFF_CHARS, _parts, review
+from codeagent.index.run import run_index
+from codeagent.review.diffs import from_git, parse
+from codeagent.review.findings import FileReview, at_least, merge, validate
+from codeagent.review.reviewer import DIFF_CHARS, _parts, review
 from codeagent.settings import load_settings
+from codeagent.testing.fake_ollama import FakeOllama, scripted
+from support import write_files
 
 TAX = "def compute_tax(amount, rate):\n    return amount * rate\n"
 CART = ("from billing.tax import compute_tax\n\n\ndef total(items):\n    subtotal = sum(items)\n"

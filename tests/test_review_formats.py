@@ -13,8 +13,8 @@ import pytest
 from markdown_it import MarkdownIt  # markdown-it-py: a dependency of rich
 
 import codeagent
-from codeagent.findings import Finding, FileReview, Impact, Reference, ReviewReport
-from codeagent.review_formats import FORMATS, SHOWN_REFERENCES, render
+from codeagent.review.findings import FileReview, Finding, Impact, Reference, ReviewReport
+from codeagent.review.formats import FORMATS, SHOWN_REFERENCES, render
 from codeagent.textfile import printable
 
 HOSTILE_TITLE = "Don't `eval` user input: [click](http://x) <b>now</b> #"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from support import make_repo
 
 from codeagent.errors import IndexProblem, ModelMismatch
-from codeagent.indexer import run_index
-from codeagent.search import Searcher
+from codeagent.index.run import run_index
+from codeagent.retrieval.semantic import Searcher
 from codeagent.settings import load_settings
+from support import make_repo
 
 pytestmark = pytest.mark.slow
 

@@ -15,12 +15,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import support
-from support import SOURCES, make_repo, write_files
 from test_server_mode import free_port
 
+import support
 from codeagent.executables import find_executable
-from codeagent.store import collection_name
+from codeagent.index.layout import collection_name
+from support import SOURCES, make_repo, write_files
 
 # A child process: the real CLI or a search loop, its embedding model a MockEmbedding
 # (constant vectors) that announces it started embedding and can wait for a gate file, so
@@ -29,7 +29,7 @@ CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
 from llama_index.core.embeddings import MockEmbedding
-import codeagent.embedding as embedding
+import codeagent.index.embedding as embedding
 
 class Mock(MockEmbedding):
     def _get_text_embeddings(self, texts):
@@ -43,11 +43,11 @@ MOCK = (Mock(embed_dim=8), embedding.EmbeddingInfo("mock-8", 8, "cpu", 256))
 embedding.load_embedding = lambda *args, **kwargs: MOCK
 mode, *args = sys.argv[1:]
 if mode == "index":
-    from codeagent.cli import main
+    from codeagent.cli.main import main
     main(["index", *args])
 url, stop, progress, *repos = args
 from codeagent.errors import IndexProblem
-from codeagent.search import Searcher
+from codeagent.retrieval.semantic import Searcher
 from codeagent.settings import load_settings
 queries = not_ready = 0
 while not os.path.exists(stop):

@@ -8,13 +8,13 @@ import time
 import urllib.request
 
 import pytest
-from support import make_repo
 
 from codeagent.errors import IndexProblem, StoreUnavailable
 from codeagent.executables import find_executable
-from codeagent.indexer import run_index
-from codeagent.search import Searcher
+from codeagent.index.run import run_index
+from codeagent.retrieval.semantic import Searcher
 from codeagent.settings import load_settings
+from support import make_repo
 
 
 def free_port() -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from codeagent import symbols
-from codeagent.languages import GRAMMARS, detect_language
+from codeagent.index import symbols
+from codeagent.index.languages import GRAMMARS, detect_language
 
 FIXTURES = Path(__file__).parent / "fixtures" / "languages"
 
@@ -284,7 +284,7 @@ def test_lua_first_file_without_a_comment_does_not_hang_the_indexer():
     import subprocess
     import sys
 
-    probe = ("from codeagent.chunker import chunk_file\n"
+    probe = ("from codeagent.index.chunker import chunk_file\n"
              "r = chunk_file('b.lua', 'lua', 'foo(x)\\nM.f = function(y)\\n  return y\\nend\\n')\n"
              "print(len(r.chunks), [d.qualified for d in r.definitions])\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -8,11 +8,11 @@ import re
 import time
 
 import pytest
-from support import SOURCES, write_files
 
 from codeagent.executables import find_executable
 from codeagent.tools import ToolContext, bind
 from codeagent.tools.grep import ENGINE_ENV, PER_FILE, find_matches, grep
+from support import SOURCES, write_files
 
 HAS_RG = find_executable("rg") is not None
 needs_rg = pytest.mark.skipif(not HAS_RG, reason="ripgrep (rg) is not on PATH: pip install "

@@ -10,14 +10,15 @@ from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.mock import MockLLM
 from llama_index.core.schema import NodeWithScore, TextNode
-from support import write_files
 
-from codeagent.fusion import (SpanMerger, heuristic_variants, identifiers, keyword_retriever,
-                              multi_query, query_variants)
-from codeagent.indexer import data_dir, run_index
+from codeagent.index.layout import data_dir
+from codeagent.index.run import run_index
 from codeagent.prompts import PromptError, load_prompt
+from codeagent.retrieval.fusion import SpanMerger, keyword_retriever, multi_query
+from codeagent.retrieval.variants import heuristic_variants, identifiers, query_variants
 from codeagent.tools.context import ToolContext, ToolError
 from codeagent.tools.multi_query_search import multi_query_search
+from support import write_files
 
 
 class ScriptedLLM(CustomLLM):
@@ -293,7 +294,7 @@ def test_multi_query_ranks_first_what_each_search_alone_ranks_second(tmp_path, s
     run_index(tmp_path, settings_for(tmp_path), embedding=minilm)
     context = ToolContext(tmp_path, settings_for(tmp_path), embedding=minilm)
     try:
-        index = context.searcher()._index
+        index = context.searcher().vector_index
         by_vector = [hit.node.metadata["path"]
                      for hit in index.as_retriever(similarity_top_k=5).retrieve(QUESTION)]
         by_keyword = [hit.node.metadata["path"]
@@ -318,7 +319,7 @@ def test_multi_query_ranks_first_what_each_search_alone_ranks_second(tmp_path, s
 
 @pytest.mark.slow
 def test_a_local_cross_encoder_reranks(ctx):
-    from codeagent.embedding import BUNDLED_MODEL, resolve_model_dir
+    from codeagent.index.embedding import BUNDLED_MODEL, resolve_model_dir
 
     # The only model here is a bi-encoder: loaded as a cross-encoder its scoring head is
     # untrained, so the order means nothing, but loading and reranking run for real.
@@ -333,7 +334,7 @@ def test_a_record_without_its_metadata_is_skipped_not_a_crash():
     vector is stored and whose metadata is not (yet, or any more)."""
     from llama_index.core.retrievers import BaseRetriever
 
-    from codeagent.fusion import ChunkRetriever
+    from codeagent.retrieval.fusion import ChunkRetriever
 
     whole = {"path": "a.py", "start_line": 1, "end_line": 3, "symbol": "f", "language": "python"}
 

@@ -8,9 +8,9 @@ import re
 import typing
 
 import pytest
-from support import write_files
 
 from codeagent.tools import TOOLS, ToolContext, bind, build_tools, description
+from support import write_files
 
 SECRET_VALUE = "supersecret-token-value"  # the fixture's .env
 

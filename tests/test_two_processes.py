@@ -11,16 +11,17 @@ import subprocess
 import sys
 
 import pytest
-from support import assert_index_matches_disk, make_repo, write_files
 
+from codeagent.assistant.session import Session
 from codeagent.errors import IndexProblem
-from codeagent.fake_ollama import FakeOllama, scripted
-from codeagent.indexer import data_dir, run_index
-from codeagent.manifest import Manifest
-from codeagent.search import Searcher
-from codeagent.session import Session
+from codeagent.index.layout import data_dir
+from codeagent.index.manifest import Manifest
+from codeagent.index.run import run_index
+from codeagent.index.store import open_store
+from codeagent.retrieval.semantic import Searcher
 from codeagent.settings import load_settings
-from codeagent.store import EMBEDDED_COLLECTION, open_store
+from codeagent.testing.fake_ollama import FakeOllama, scripted
+from support import assert_index_matches_disk, make_repo, write_files
 
 INDEXED = {"net/redirects.py", "storage/cache.go", "auth/password.rs", "web/format.js",
            "docs/deploy.md", "config/app.yaml"}
@@ -29,10 +30,10 @@ INDEXED = {"net/redirects.py", "storage/cache.go", "auth/password.rs", "web/form
 CHILD = """
 import sys
 from llama_index.core.embeddings import MockEmbedding
-import codeagent.embedding as embedding
+import codeagent.index.embedding as embedding
 embedding.load_embedding = lambda *a, **k: (MockEmbedding(embed_dim=8),
                                             embedding.EmbeddingInfo("mock-8", 8, "cpu", 256))
-from codeagent.cli import main
+from codeagent.cli.main import main
 main(sys.argv[1:])
 """
 
@@ -117,7 +118,7 @@ def test_stray_and_missing_chunks_are_reconciled(indexed, mock_embedding, settin
 
 
 def test_a_second_writer_from_another_terminal_is_refused_while_one_runs(indexed):
-    from codeagent.lock import WriterLock
+    from codeagent.index.lock import WriterLock
 
     with WriterLock(data_dir(indexed)):
         run = other_terminal("index", str(indexed))

@@ -6,10 +6,10 @@ import os
 import time
 
 import pytest
-from support import write_files
 
-from codeagent.languages import detect_language, grammar_for
-from codeagent.walker import RepoRules, walk
+from codeagent.index.languages import detect_language, grammar_for
+from codeagent.index.walker import RepoRules, walk
+from support import write_files
 
 
 def paths_and_skips(root, **kwargs):
@@ -183,7 +183,7 @@ def _age(root, seconds=60):
 
 
 def test_cached_walk_is_reused_until_the_tree_changes(tmp_path, monkeypatch):
-    import codeagent.walker as walker
+    import codeagent.index.walker as walker
 
     write_files(tmp_path, {"a.py": "x", "pkg/b.py": "x", ".gitignore": "*.tmp\n"})
     _age(tmp_path)
@@ -205,7 +205,7 @@ def test_cached_walk_is_reused_until_the_tree_changes(tmp_path, monkeypatch):
 
 
 def test_cached_walk_does_not_trust_a_tree_changed_a_moment_ago(tmp_path, monkeypatch):
-    import codeagent.walker as walker
+    import codeagent.index.walker as walker
 
     write_files(tmp_path, {"a.py": "x"})  # just written: same clock tick as the stamp
     walks = []

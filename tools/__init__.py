@@ -11,6 +11,7 @@ import functools
 import inspect
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from .context import ToolContext, ToolError
@@ -24,8 +25,8 @@ from .semantic_search import semantic_search
 TOOLS: dict[str, Callable[..., str]] = {fn.__name__: fn for fn in (
     semantic_search, multi_query_search, grep, find_symbol, read_file, list_files)}
 
-__all__ = ["TOOLS", "ToolContext", "ToolError", "bind", "build_tools", "description",
-           "parameters"]
+__all__ = ["TOOLS", "Argument", "ToolContext", "ToolError", "arguments", "bind", "build_tools",
+           "description", "parameters"]
 
 
 def description(fn: Callable[..., str]) -> str:
@@ -35,6 +36,33 @@ def description(fn: Callable[..., str]) -> str:
 def parameters(fn: Callable[..., str]) -> list[inspect.Parameter]:
     """The arguments the model gives (everything after the context)."""
     return list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a tool, as the CLI's flags and the converter need it."""
+
+    name: str
+    kind: type
+    """bool, int or str: what a given value is converted to."""
+    doc: str
+    """The Annotated description (what the model reads)."""
+    default: Any
+    required: bool
+
+
+def arguments(fn: Callable[..., str]) -> list[Argument]:
+    """The tool's arguments with their base type and description."""
+    found = []
+    for param in parameters(fn):
+        meta = typing.get_args(param.annotation)[1:] if typing.get_origin(
+            param.annotation) is typing.Annotated else ()
+        kind = _base_type(param.annotation)
+        required = param.default is inspect.Parameter.empty
+        found.append(Argument(param.name, kind if kind in (bool, int, str) else str,
+                              str(meta[0]) if meta else "", None if required else param.default,
+                              required))
+    return found
 
 
 def bind(fn: Callable[..., str], ctx: ToolContext) -> Callable[..., str]:

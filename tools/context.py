@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from codeagent.errors import IndexProblem
+from codeagent.index.walker import RepoRules
 from codeagent.settings import Settings
-from codeagent.textfile import printable
-from codeagent.walker import RepoRules
-
-CHARS_PER_TOKEN = 3.5  # code through a Llama tokenizer; an estimate that errs on the short side
+from codeagent.textfile import CHARS_PER_TOKEN, decode, printable, split_lines
 
 
 class ToolError(Exception):
@@ -49,10 +48,33 @@ class ToolContext:
     def searcher(self) -> Any:
         """The open index (manifest, store, embedding model), opened on first use."""
         if self._searcher is None:
-            from codeagent.search import Searcher
+            from codeagent.retrieval.semantic import Searcher
 
             self._searcher = Searcher(self.repo, self.settings, embedding=self.embedding)
         return self._searcher
+
+    def spans(self, question: str, k: int) -> Any:
+        """The k best code spans for `question` (a `retrieval.spans.Spans`) in this
+        repository's index, the files read through the jail, the query variants written by
+        `llm` when one is set. ToolError when there is no usable index."""
+        from codeagent.retrieval.spans import find_spans
+
+        try:
+            searcher = self.searcher()
+        except IndexProblem as exc:
+            raise ToolError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
+        return find_spans(searcher, question, k, self.settings, read_lines=self._lines,
+                          llm=self.llm)
+
+    def _lines(self, path: str) -> list[str] | None:
+        """A hit's file as it is now, through the jail (the index may be older than a
+        symlink)."""
+        try:
+            absolute, _ = self.resolve(path)
+            decoded = decode(absolute.read_bytes())
+        except (ToolError, OSError):
+            return None
+        return split_lines(decoded[0]) if decoded is not None else None
 
     def refresh(self) -> None:
         """Reopen the index if another process (`codeagent index` in another terminal)
@@ -63,7 +85,7 @@ class ToolContext:
     def manifest(self) -> Any:
         """The index's manifest (symbols, chunks) without loading the embedding model."""
         if self._manifest is None:
-            from codeagent.indexer import open_manifest_readonly
+            from codeagent.index.layout import open_manifest_readonly
 
             self._manifest = open_manifest_readonly(self.repo)
         return self._manifest

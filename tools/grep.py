@@ -1,5 +1,5 @@
 """grep: exact text in the files the index sees, answered by ripgrep or by Python's `re`
-(codeagent.text_search holds both engines and what keeps their answers identical)."""
+(codeagent.retrieval.grep_engine holds both engines and what keeps their answers identical)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Annotated
 import pathspec
 
 from codeagent.executables import find_executable
-from codeagent.text_search import ENGINE_ENV, PER_FILE, FileMatches, PatternError, Query, search
+from codeagent.index.walker import walk_cached
+from codeagent.retrieval.grep_engine import (ENGINE_ENV, PER_FILE, FileMatches, PatternError, Query,
+                                             search)
 from codeagent.textfile import holds_private_key, printable
-from codeagent.walker import walk_cached
 
 from .context import Budget, ToolContext, ToolError, clip
 

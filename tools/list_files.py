@@ -7,7 +7,7 @@ from typing import Annotated
 
 import pathspec
 
-from codeagent.walker import walk_cached
+from codeagent.index.walker import walk_cached
 
 from .context import Budget, ToolContext, ToolError
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .textfile import decode, split_lines
+from codeagent.textfile import decode, split_lines
 
 # A path, then :line or :start-end (an L before numbers is tolerated). To tell a path from
 # prose ("note:1"), it has a directory, or an extension, or is a dotfile (.env).

@@ -8,8 +8,8 @@ import ssl
 from functools import lru_cache
 from typing import Any
 
-from .errors import LLMUnavailable
-from .settings import Settings
+from codeagent.errors import LLMUnavailable
+from codeagent.settings import Settings
 
 ANSWER_TOKENS = 1024
 """Most tokens one reply may take (num_predict); kept free in the context window."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import IndexProblem
-from .prompts import load_prompt
-from .session import Answer, Emit, Event
+from codeagent.assistant.answer import Answer, Emit, Event
+from codeagent.errors import IndexProblem
+from codeagent.prompts import load_prompt
 
 RAG_K = 8
 SNIPPET_LINES = 60  # a merged span can be long; the prompt must stay small
@@ -18,17 +18,16 @@ SNIPPET_LINES = 60  # a merged span can be long; the prompt must stay small
 async def rag_answer(ctx: Any, question: str, llm: Any, emit: Emit) -> Answer:
     from llama_index.core.base.llms.types import ChatMessage
 
-    from .tools import ToolError
-    from .tools.multi_query_search import find_spans
+    from codeagent.tools import ToolError
 
     started = time.monotonic()
     try:
-        found = find_spans(ctx, question, RAG_K)
+        found = ctx.spans(question, RAG_K)
     except ToolError as exc:
         raise IndexProblem(str(exc), f"run `codeagent index {ctx.repo}`") from None
     model = ctx.settings.llm_model
-    if isinstance(found, str) or not found.hits:
-        why = found if isinstance(found, str) else "no code in the index matches the question"
+    if found.unsearchable or not found.hits:
+        why = found.unsearchable or "no code in the index matches the question"
         return Answer(question, "", "error", "rag", model, reason=why)
     sources, blocks = [], []
     for n, hit in enumerate(found.hits, 1):

@@ -1,16 +1,13 @@
 """The ReAct agent: LlamaIndex's workflow ReActAgent, with codeagent's rules and limits.
 
-What is ours, all in this module:
-- a strict reply parser: a reply without `Thought:`, without `Action:`/`Answer:`, with
-  Action Input that is not a JSON object, or empty, is a parse error that the model is shown
-  and retries; it is never taken as the answer;
+The loop and its rules are here; how a prompt is written and a reply read (the text
+protocol) is in `react_text.py`.
+- a malformed reply is shown to the model with the exact problem, and retried;
 - tool calls to an unknown tool, or repeating a call already made, are refused the same way;
-- the prompt: a compact tool list, actions echoed back as JSON (never Python dicts, which a
-  weak model copies), observations trimmed oldest first to fit the context window, the
-  system prompt and the question always intact;
 - the limits: tool steps, wall time and malformed replies in a row. At a limit the agent
   stops and answers with what it found (one last tool-free LLM call after the step limit;
-  a summary of the tool results otherwise), and says it is incomplete (a `Stopped` event).
+  a summary of the tool results otherwise: `best_effort_answer`), and says it is incomplete
+  (a `Stopped` event).
 """
 
 from __future__ import annotations
@@ -19,22 +16,23 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Sequence
 
-from llama_index.core.agent.react.formatter import ReActChatFormatter
 from llama_index.core.agent.react.output_parser import ReActOutputParser
 from llama_index.core.agent.react.types import (ActionReasoningStep, BaseReasoningStep,
-                                                ObservationReasoningStep,
-                                                ResponseReasoningStep)
+                                                ObservationReasoningStep, ResponseReasoningStep)
 from llama_index.core.agent.workflow import ReActAgent
 from llama_index.core.agent.workflow.workflow_events import AgentOutput
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.workflow import Event
 
+from codeagent.assistant.llm import ANSWER_TOKENS
+from codeagent.assistant.react_text import CodeFormatter, Remembered, StrictReActParser, remembered
 from codeagent.prompts import load_prompt, load_template
+from codeagent.settings import Settings
+from codeagent.textfile import CHARS_PER_TOKEN
 
-CHARS_PER_TOKEN = 3.5
 STATE = "codeagent"  # our per-run state in the workflow's context store
 # The places tool results name: path:start-end, read_file's header, grep's file headers.
 LOCATION = re.compile(r"[\w./-]+\.\w+:\d+(?:-\d+)?")
@@ -52,8 +50,22 @@ class Limits:
     """Malformed replies (or refused calls) in a row."""
     context_tokens: int = 8192
     """The model's context window."""
-    answer_tokens: int = 1024
+    answer_tokens: int = ANSWER_TOKENS
     """Kept free in the context window for the model's reply."""
+    grace_seconds: float = 5.0
+    """Beyond `seconds`, for the agent to write its own best-effort answer before the
+    session gives up on it and answers from the tool results alone."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(settings.max_steps, float(settings.question_seconds),
+                   settings.max_parse_failures, settings.context_window)
+
+    @property
+    def iterations(self) -> int:
+        """The workflow's own step cap, set high enough never to cut in before ours: every
+        tool step may be preceded by refused replies, and the answer follows the last."""
+        return (self.max_steps + 2) * (self.max_parse_failures + 2)
 
 
 class Stopped(Event):
@@ -62,147 +74,6 @@ class Stopped(Event):
     reason: str
     """steps, time or parse."""
     detail: str
-
-
-class StrictReActParser(ReActOutputParser):
-    """The ReAct protocol and nothing else; every deviation is a ValueError whose message
-    the model reads in its retry."""
-
-    def parse(self, output: str, is_streaming: bool = False) -> BaseReasoningStep:
-        text = (output or "").strip()
-        if not text:
-            raise ValueError("your reply was empty")
-        thought = re.search(r"^\s*Thought:", text, re.M)
-        action = re.search(r"^\s*Action:[ \t]*(.*)$", text, re.M)
-        answer = re.search(r"^\s*Answer:", text, re.M)
-        if thought is None:
-            raise ValueError("your reply has no 'Thought:' line; always begin with 'Thought:'")
-        if action is not None and (answer is None or action.start() < answer.start()):
-            name = action.group(1).strip().strip("`")
-            thought_text = text[thought.end():action.start()].strip()
-            return ActionReasoningStep(thought=thought_text, action=name,
-                                       action_input=_action_input(text[action.end():], name))
-        if answer is not None:
-            response = text[answer.end():].strip()
-            if not response:
-                raise ValueError("your 'Answer:' is empty")
-            return ResponseReasoningStep(thought=text[thought.end():answer.start()].strip(),
-                                         response=response, is_streaming=is_streaming)
-        raise ValueError("your reply has neither an 'Action:' line (to use a tool) nor an "
-                         "'Answer:' line (to answer)")
-
-
-def _action_input(rest: str, name: str) -> dict[str, Any]:
-    found = re.search(r"^\s*Action Input:[ \t]*", rest, re.M)
-    if found is None:
-        raise ValueError(f"'Action: {name}' has no 'Action Input:' line; give the arguments "
-                         'as a JSON object, e.g. Action Input: {"query": "..."}')
-    raw = rest[found.end():].strip()
-    start = raw.find("{")
-    if start < 0:
-        raise ValueError(f"the Action Input of {name} is not a JSON object: {raw[:120]!r}")
-    try:
-        value, _ = json.JSONDecoder().raw_decode(raw[start:])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the Action Input of {name} is not valid JSON ({exc.msg} at "
-                         f"character {exc.pos}): {raw[start:start + 200]!r}; use double "
-                         "quotes and no trailing commas") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"the Action Input of {name} must be a JSON object")
-    return value
-
-
-class CodeFormatter(ReActChatFormatter):
-    """Builds each prompt: our system header with a compact tool list, the conversation,
-    and the reasoning so far, trimmed to the context budget oldest observation first."""
-
-    budget_chars: int = 20000
-    _headers: dict = PrivateAttr(default_factory=dict)
-
-    def format(self, tools: Sequence[Any], chat_history: List[ChatMessage],
-               current_reasoning: Optional[List[BaseReasoningStep]] = None) -> List[ChatMessage]:
-        key = tuple(id(tool) for tool in tools)
-        if key not in self._headers:  # the tool schemas are the same at every step
-            self._headers[key] = self.system_header.format(
-                tool_desc=describe_tools(tools),
-                tool_names=", ".join(t.metadata.get_name() for t in tools))
-        header = self._headers[key]
-        steps = [_step_text(step) for step in current_reasoning or []]
-        observations = [i for i, step in enumerate(current_reasoning or [])
-                        if isinstance(step, ObservationReasoningStep)]
-        history = list(chat_history)
-        # The question is the last user message of the history; earlier turns may go.
-        size = lambda: len(header) + sum(len(m.content or "") for m in history) + sum(
-            len(s) for s in steps)  # noqa: E731
-        for i in observations[:-1]:  # the newest observation is what the model acts on
-            if size() <= self.budget_chars:
-                break
-            steps[i] = _trimmed(steps[i])
-        while size() > self.budget_chars and len(history) > 1:
-            history.pop(0)
-        reasoning = [ChatMessage(role=self.observation_role if isinstance(
-            step, ObservationReasoningStep) else MessageRole.ASSISTANT, content=text)
-            for step, text in zip(current_reasoning or [], steps)]
-        return [ChatMessage(role=MessageRole.SYSTEM, content=header), *history, *reasoning]
-
-
-def describe_tools(tools: Sequence[Any]) -> str:
-    """One block per tool: its call signature, what it is for, what each argument means."""
-    blocks = []
-    for tool in tools:
-        schema = tool.metadata.get_parameters_dict()
-        required = set(schema.get("required", []))
-        args, docs = [], []
-        for name, prop in schema.get("properties", {}).items():
-            kind = prop.get("type") or next((t.get("type") for t in prop.get("anyOf", [])
-                                             if t.get("type") != "null"), "any")
-            args.append(name if name in required else f"{name}={json.dumps(prop.get('default'))}")
-            args[-1] += f": {kind}" if name in required else ""
-            if prop.get("description"):
-                docs.append(f"    {name}: {prop['description']}")
-        blocks.append(f"- {tool.metadata.get_name()}({', '.join(args)})\n"
-                      f"  {tool.metadata.description}\n" + "\n".join(docs))
-    return "\n".join(blocks)
-
-
-def _step_text(step: BaseReasoningStep) -> str:
-    if isinstance(step, ActionReasoningStep):
-        return (f"Thought: {step.thought}\nAction: {step.action}\n"
-                f"Action Input: {json.dumps(step.action_input, ensure_ascii=False)}")
-    return step.get_content()
-
-
-class _Remembered(BaseReasoningStep):
-    """A reasoning step as the conversation memory keeps it."""
-
-    text: str
-
-    def get_content(self) -> str:
-        return self.text
-
-    @property
-    def is_done(self) -> bool:
-        return False
-
-
-REMEMBERED_LINES = 6
-
-
-def _remembered(step: BaseReasoningStep) -> str:
-    if isinstance(step, ObservationReasoningStep):
-        lines = step.observation.split("\n")
-        left = len(lines) - REMEMBERED_LINES
-        more = f"\n[{left} more lines]" if left > 0 else ""
-        return "Observation: " + "\n".join(lines[:REMEMBERED_LINES]) + more
-    return _step_text(step)
-
-
-def _trimmed(observation: str) -> str:
-    lines = observation.split("\n")
-    if len(lines) <= 3:
-        return observation
-    return "\n".join(lines[:2]) + (f"\n[{len(lines) - 2} more lines trimmed to fit the "
-                                   "context window; call the tool again to see them]")
 
 
 class CodeReActAgent(ReActAgent):
@@ -253,7 +124,7 @@ class CodeReActAgent(ReActAgent):
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
         if reasoning and isinstance(reasoning[-1], ResponseReasoningStep):
             await ctx.store.set(self.reasoning_key,
-                                [_Remembered(text=_remembered(step)) for step in reasoning[:-1]]
+                                [Remembered(text=remembered(step)) for step in reasoning[:-1]]
                                 + reasoning[-1:])
         return await super().finalize(ctx, output, memory)
 
@@ -283,7 +154,7 @@ class CodeReActAgent(ReActAgent):
         answer = None
         if llm_input is not None:
             answer = await self._final_answer(llm_input, tools, reasoning)
-        answer = answer or findings(detail, _calls(reasoning))
+        answer = answer or best_effort_answer(detail, _calls(reasoning))
         reasoning.append(ResponseReasoningStep(thought=f"Stopped: {detail}.", response=answer))
         await ctx.store.set(self.reasoning_key, reasoning)
         return AgentOutput(response=ChatMessage(role="assistant", content=f"Answer: {answer}"),
@@ -303,7 +174,7 @@ class CodeReActAgent(ReActAgent):
         return step.response if isinstance(step, ResponseReasoningStep) else None
 
 
-def findings(detail: str, calls: list[tuple[str, dict[str, Any], str]]) -> str:
+def best_effort_answer(detail: str, calls: list[tuple[str, dict[str, Any], str]]) -> str:
     """An answer made without the model, from (tool, arguments, observation) of each call:
     which tools were asked what, and the places their results named."""
     lines = [f"I could not finish ({detail}). What the tools found so far:"]

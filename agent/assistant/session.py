@@ -12,76 +12,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .citations import Citation, check_citations
-from .errors import CodeagentError
-from .settings import Settings
+from codeagent.assistant.answer import Answer, Emit, Event, Step
+from codeagent.assistant.citations import check_citations
+from codeagent.errors import CodeagentError
+from codeagent.settings import Settings
 
 OBSERVATION_EXCERPT = 600
-GRACE_SECONDS = 5.0  # beyond the limit, for the agent to write its own best-effort answer
-
-
-@dataclass
-class Step:
-    """One reply of the model that led somewhere: a tool call, or a refused reply."""
-
-    thought: str
-    tool: str | None
-    arguments: dict[str, Any]
-    observation: str = ""
-    """The start of what the tool returned."""
-    ms: float = 0.0
-    """Time in the tool."""
-    llm_ms: float = 0.0
-    """Time the model took to write this reply."""
-    prompt_tokens: int | None = None
-    error: str | None = None
-    """For a refused reply: what the model was told."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    status: str
-    """ok, incomplete (a limit was hit: best effort) or error (nothing could be answered)."""
-    mode: str
-    model: str
-    citations: list[Citation] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    reason: str | None = None
-    """Why the answer is incomplete, or the error."""
-    hint: str | None = None
-    """For an error: how to fix it."""
-    sources: list[str] = field(default_factory=list)
-    """In rag mode, the snippets the answer was written from (path:start-end)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.answer, "status": self.status,
-                "reason": self.reason, "hint": self.hint, "mode": self.mode,
-                "model": self.model, "citations": [c.to_json() for c in self.citations],
-                "sources": self.sources, "steps": [s.to_json() for s in self.steps],
-                "timings": self.timings}
-
-
-@dataclass(frozen=True)
-class Event:
-    """What the screen shows while a question runs."""
-
-    kind: str
-    """tool, observation, retry, answer (a piece of the answer), stopped."""
-    text: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-Emit = Callable[[Event], None]
 
 
 class Session:
@@ -90,8 +29,8 @@ class Session:
                  tool_names: list[str] | None = None, header: str = "react_header") -> None:
         from llama_index.core.memory import ChatMemoryBuffer
 
-        from .llm import make_llm
-        from .tools import ToolContext, build_tools
+        from codeagent.assistant.llm import make_llm
+        from codeagent.tools import ToolContext, build_tools
 
         self.repo, self.settings = repo, settings
         self.make_llm = llm_factory or make_llm
@@ -134,18 +73,17 @@ class Session:
         self.ctx.close()
 
     async def _agent(self, question: str, emit: Emit) -> Answer:
-        from .react import Limits, build_agent
+        from codeagent.assistant.react import Limits, build_agent
 
         llm = self.make_llm(self.settings)
         self.ctx.llm = llm
-        limits = Limits(self.settings.max_steps, float(self.settings.question_seconds),
-                        self.settings.max_parse_failures, self.settings.context_window)
+        limits = Limits.from_settings(self.settings)
         agent = build_agent(self.tools, llm, limits, self.header)
         handler = agent.run(user_msg=question, memory=self.memory,
-                            max_iterations=(limits.max_steps + 2) * (limits.max_parse_failures + 2))
+                            max_iterations=limits.iterations)
         record = _Recorder(emit)
         try:
-            await asyncio.wait_for(record.follow(handler), limits.seconds + GRACE_SECONDS)
+            await asyncio.wait_for(record.follow(handler), limits.seconds + limits.grace_seconds)
             result = await handler
         except asyncio.TimeoutError:
             await _cancel(handler)
@@ -166,7 +104,7 @@ class Session:
                       timings=record.timings(), reason=record.stopped)
 
     async def _rag(self, question: str, emit: Emit) -> Answer:
-        from .rag import rag_answer
+        from codeagent.assistant.rag import rag_answer
 
         llm = self.make_llm(self.settings)
         self.ctx.llm = None  # one retrieval, no LLM rewrites: this is the fast path
@@ -180,7 +118,7 @@ class Session:
                           reason=problem.message, hint=problem.hint)
 
     def _llm_problem(self, exc: BaseException) -> CodeagentError:
-        from .llm import explain_llm_error
+        from codeagent.assistant.llm import explain_llm_error
 
         return explain_llm_error(exc, self.settings) or CodeagentError(
             f"the question failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
@@ -201,9 +139,9 @@ class _Recorder:
 
     async def follow(self, handler: Any) -> None:
         from llama_index.core.agent.workflow.workflow_events import (AgentOutput, AgentStream,
-                                                                      ToolCall, ToolCallResult)
+                                                                     ToolCall, ToolCallResult)
 
-        from .react import Stopped
+        from codeagent.assistant.react import Stopped
 
         async for event in handler.stream_events():
             if isinstance(event, AgentStream):
@@ -263,10 +201,10 @@ class _Recorder:
 
     def unfinished(self, question: str, model: str, why: str) -> Answer:
         """The best answer without the model: what the tools found before the stop."""
-        from .react import findings
+        from codeagent.assistant.react import best_effort_answer
 
         self.emit(Event("stopped", why))
-        text = findings(why, [(s.tool, s.arguments, s.observation) for s in self.steps if s.tool])
+        text = best_effort_answer(why, [(s.tool, s.arguments, s.observation) for s in self.steps if s.tool])
         return Answer(question, text, "incomplete", "agent", model, steps=self.steps,
                       timings=self.timings(), reason=why)
 

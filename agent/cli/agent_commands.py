@@ -13,23 +13,9 @@ from typing import Any, TextIO
 
 import click
 
-from .cli_common import (CONTEXT, agent_options, emit_json, find_repo, repo_option,
-                         settings_from, store_options)
-from .errors import EXIT_INCOMPLETE, EXIT_SOME_FAILED, LLMUnavailable
-
-
-def _prepare(root: Path, settings: Any, *, quiet: bool, index: bool) -> None:
-    """Index what changed (with a progress bar on a terminal), say what it did."""
-    if not index:
-        return
-    from .console import RichProgress
-    from .indexer import run_index
-
-    show = not quiet and sys.stderr.isatty()
-    summary = run_index(root, settings, progress=RichProgress() if show else None)
-    if not quiet and (summary.added or summary.changed or summary.removed):
-        click.echo(f"index updated: {summary.added} added, {summary.changed} changed, "
-                   f"{summary.removed} removed ({summary.chunks_written} chunks)", err=True)
+from codeagent.cli.common import (CONTEXT, agent_options, emit_json, repo_option, settings_from,
+                                  store_options, update_index)
+from codeagent.errors import EXIT_INCOMPLETE, EXIT_SOME_FAILED, LLMUnavailable
 
 
 @click.command(context_settings=CONTEXT)
@@ -43,7 +29,7 @@ def _prepare(root: Path, settings: Any, *, quiet: bool, index: bool) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: answer, citations, steps, timings, status.")
 @click.option("--no-index", is_flag=True, help="Do not update the index first.")
-def ask(question: str, repo: Path | None, mode: str, as_json: bool, no_index: bool,
+def ask(question: str, repo: Path, mode: str, as_json: bool, no_index: bool,
         **flags: Any) -> None:
     """Answer QUESTION about the repository, citing path:start-end for its claims.
 
@@ -52,14 +38,14 @@ def ask(question: str, repo: Path | None, mode: str, as_json: bool, no_index: bo
     0 answered, 6 answered incompletely (a step or time limit was hit), 3 index problem,
     4 Ollama unreachable or model missing.
     """
-    from .llm import check_ollama
-    from .session import Session
+    from codeagent.assistant.llm import check_ollama
+    from codeagent.assistant.session import Session
 
-    root = (repo or find_repo(Path.cwd())).resolve()
-    settings = settings_from(root, **flags)
+    settings = settings_from(repo, **flags)
     check_ollama(settings)
-    _prepare(root, settings, quiet=as_json, index=not no_index)
-    session = Session(root, settings)
+    if not no_index:
+        update_index(repo, settings, quiet=as_json)
+    session = Session(repo, settings)
     try:
         answer = session.ask(question, mode, emit=None if as_json else _Printer(sys.stdout,
                                                                                   sys.stderr))
@@ -85,7 +71,7 @@ def ask(question: str, repo: Path | None, mode: str, as_json: bool, no_index: bo
 @click.option("--mode", type=click.Choice(["agent", "rag"]), default="agent", show_default=True,
               help="Mode for questions that do not name their own.")
 @click.option("--no-index", is_flag=True, help="Do not update the index first.")
-def run(questions: TextIO, repo: Path | None, output: TextIO, mode: str, no_index: bool,
+def run(questions: TextIO, repo: Path, output: TextIO, mode: str, no_index: bool,
         **flags: Any) -> None:
     """Answer every question in QUESTIONS (JSONL objects with "question" and optionally
     "id" and "mode", or one question a line; "-" reads stdin), writing one JSON object a
@@ -95,16 +81,16 @@ def run(questions: TextIO, repo: Path | None, output: TextIO, mode: str, no_inde
     status: 0 when every question was answered, 7 when some failed, 4 when Ollama is not
     usable at the start.
     """
-    from .console import BatchProgress
-    from .llm import check_ollama
-    from .session import Session
+    from codeagent.assistant.llm import check_ollama
+    from codeagent.assistant.session import Session
+    from codeagent.cli.console import BatchProgress
 
-    root = (repo or find_repo(Path.cwd())).resolve()
-    settings = settings_from(root, **flags)
+    settings = settings_from(repo, **flags)
     items = [_question(line, n, mode) for n, line in enumerate(questions, 1) if line.strip()]
     check_ollama(settings)
-    _prepare(root, settings, quiet=True, index=not no_index)
-    session = Session(root, settings)
+    if not no_index:
+        update_index(repo, settings, quiet=True)
+    session = Session(repo, settings)
     progress = BatchProgress(len(items)) if sys.stderr.isatty() else None
     failed = 0
     try:
@@ -147,19 +133,20 @@ def _question(line: str, number: int, default_mode: str) -> dict[str, Any]:
 @agent_options
 @store_options
 @click.option("--no-index", is_flag=True, help="Do not update the index first.")
-def chat(path: Path | None, repo: Path | None, no_index: bool, **flags: Any) -> None:
+def chat(path: Path | None, repo: Path, no_index: bool, **flags: Any) -> None:
     """Talk about the repository PATH (default: the current one) in a REPL.
 
     Indexes what changed first. Follow-up questions see the conversation. Without a
     reachable Ollama it starts in search-only mode and says how to fix it. /help lists
     the commands; Ctrl-C cancels a turn, Ctrl-D leaves.
     """
-    from .llm import check_ollama
-    from .repl import run_repl
+    from codeagent.assistant.llm import check_ollama
+    from codeagent.cli.repl import run_repl
 
-    root = (path or repo or find_repo(Path.cwd())).resolve()
+    root = path.resolve() if path else repo
     settings = settings_from(root, **flags)
-    _prepare(root, settings, quiet=False, index=not no_index)
+    if not no_index:
+        update_index(root, settings, quiet=False)
     offline = None
     try:
         check_ollama(settings)
@@ -169,78 +156,16 @@ def chat(path: Path | None, repo: Path | None, no_index: bool, **flags: Any) -> 
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("diff", required=False, type=click.File("r", encoding="utf-8", errors="replace"))
 @repo_option
 @agent_options
 @store_options
-@click.option("--base", metavar="REF",
-              help="Review this branch's changes since it left REF (git diff REF...HEAD).")
-@click.option("--staged", is_flag=True, help="Review the staged changes (the index vs HEAD).")
-@click.option("--format", "fmt", default="markdown", show_default=True,
-              type=click.Choice(["markdown", "json", "sarif", "github"]),
-              help="markdown for people; json; sarif (2.1.0, for code scanning); github "
-                   "(workflow annotations).")
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high"]),
-              help="Exit 1 when a finding is this severe or worse.")
-@click.option("--exclude", multiple=True, metavar="GLOB",
-              help="Leave out files matching GLOB (repeatable).")
-@click.option("--no-llm", is_flag=True,
-              help="Search-only: report what the change touches, without a model's judgment.")
-@click.option("--no-index", is_flag=True, help="Do not update the index first.")
-def review(diff: TextIO | None, repo: Path | None, base: str | None, staged: bool, fmt: str,
-           fail_on: str | None, exclude: tuple[str, ...], no_llm: bool, no_index: bool,
-           **flags: Any) -> None:
-    """Review a change: the working tree vs HEAD by default, --staged, --base REF, or a
-    unified diff in DIFF ("-" for stdin).
-
-    Every changed file is reviewed with what it touches elsewhere: the symbols it
-    changes and their callers, found with the agent's tools. Findings carry a severity
-    (high, medium, low, info), the lines, and an explanation citing the code used.
-    Without Ollama (or with --no-llm) the report is that impact alone. Exit status 1
-    with --fail-on when a finding reaches the severity.
-    """
-    from .diffs import from_git, parse
-    from .findings import at_least
-    from .llm import check_ollama
-    from .review import review as run_review
-    from .review_formats import render
-
-    root = (repo or find_repo(Path.cwd())).resolve()
-    settings = settings_from(root, **flags)
-    if diff is not None and (base or staged):
-        raise click.UsageError("give a diff, or --base / --staged, not both")
-    change = parse(diff.read(), diff.name) if diff is not None else from_git(root, base, staged)
-    use_llm = not no_llm
-    if use_llm:
-        try:
-            check_ollama(settings)
-        except LLMUnavailable as exc:
-            click.echo(f"warning: {exc.message}; reviewing in search-only mode (the impact, "
-                       f"no judgments). {exc.hint}", err=True)
-            use_llm = False
-    _prepare(root, settings, quiet=True, index=not no_index)
-    show = sys.stderr.isatty()
-    progress = (lambda path, n, total: click.echo(f"[{n}/{total}] reviewing {path}", err=True)
-                ) if show else None
-    report = run_review(root, settings, change, use_llm=use_llm, exclude=exclude, base=base,
-                        progress=progress)
-    click.echo(render(report, fmt))
-    if fail_on and any(at_least(f.severity, fail_on) for f in report.findings):
-        sys.exit(1)
-
-
-@click.command(context_settings=CONTEXT)
-@repo_option
-@agent_options
-@store_options
-def doctor(repo: Path | None, **flags: Any) -> None:
+def doctor(repo: Path, **flags: Any) -> None:
     """Check everything codeagent needs and print a table: Python, torch and the embedding
     device, the embedding model, Ollama and its model, the index and its store, ripgrep,
     the tree-sitter grammars. Exit status 1 when a check fails."""
-    from .doctor import render, run_checks
+    from codeagent.cli.doctor import render, run_checks
 
-    root = (repo or find_repo(Path.cwd())).resolve()
-    checks = run_checks(root, settings_from(root, **flags))
+    checks = run_checks(repo, settings_from(repo, **flags))
     click.echo(render(checks))
     if not all(check.ok for check in checks):
         sys.exit(1)
@@ -253,7 +178,7 @@ class _Printer:
         self.out, self.err = out, err
 
     def __call__(self, event: Any) -> None:
-        from .textfile import printable
+        from codeagent.textfile import printable
 
         if event.kind == "answer":
             self.out.write(printable(event.text))
@@ -273,7 +198,7 @@ class _Printer:
 
 def _print_outcome(answer: Any, out: TextIO, err: TextIO) -> None:
     """After the streamed answer: what was not streamed, and the citation check."""
-    from .console import citation_lines
+    from codeagent.cli.console import citation_lines
 
     if answer.mode == "agent" and answer.status != "ok" and answer.answer:
         out.write(answer.answer)  # a best-effort answer is made after the stream

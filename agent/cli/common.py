@@ -1,14 +1,17 @@
-"""What every command shares: finding the repository, common flags, settings, JSON out."""
+"""What every command shares: finding the repository, common flags, settings, JSON out,
+and bringing the index up to date before a question."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from .settings import Settings, load_settings, setting_names
+from codeagent.index.layout import DATA_DIR
+from codeagent.settings import Settings, load_settings, setting_names
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -17,14 +20,22 @@ def find_repo(start: Path) -> Path:
     """The repository holding `start`: the nearest directory with an index or a .git."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if (directory / ".codeagent").is_dir() or (directory / ".git").exists():
+        if (directory / DATA_DIR).is_dir() or (directory / ".git").exists():
             return directory
     return start
 
 
+def resolve_repo(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
+    """The --repo callback: the path given, else the repository holding the current directory."""
+    return (value or find_repo(Path.cwd())).resolve()
+
+
 def repo_option(f: Callable) -> Callable:
+    """`--repo PATH`, given to the command as an absolute path: the one given, else the
+    repository holding the current directory."""
     return click.option(
         "--repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
+        callback=resolve_repo,
         help="Repository to work on (default: the one holding the current directory).")(f)
 
 
@@ -41,15 +52,6 @@ def store_options(f: Callable) -> Callable:
     return f
 
 
-def settings_from(repo: Path, **flags: Any) -> Settings:
-    return load_settings(repo, {k: v for k, v in flags.items() if k in setting_names()})
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-
 def agent_options(f: Callable) -> Callable:
     f = click.option("--max-steps", type=click.IntRange(min=1), metavar="N",
                      help="Tool calls per question before answering with what was found "
@@ -61,3 +63,25 @@ def agent_options(f: Callable) -> Callable:
     f = click.option("--ollama-host", metavar="URL",
                      help="Ollama server (default $OLLAMA_HOST or http://127.0.0.1:11434).")(f)
     return f
+
+
+def settings_from(repo: Path | None, **flags: Any) -> Settings:
+    """The settings of `repo` (its .codeagent.toml; None: none), the environment, and the
+    flags that were given (a flag left out is None and overrides nothing)."""
+    return load_settings(repo, {k: v for k, v in flags.items() if k in setting_names()})
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def update_index(root: Path, settings: Settings, *, quiet: bool) -> None:
+    """Index what changed (with a progress bar on a terminal), and say what it did."""
+    from codeagent.cli.console import RichProgress
+    from codeagent.index.run import run_index
+
+    show = not quiet and sys.stderr.isatty()
+    summary = run_index(root, settings, progress=RichProgress() if show else None)
+    if not quiet and (summary.added or summary.changed or summary.removed):
+        click.echo(f"index updated: {summary.added} added, {summary.changed} changed, "
+                   f"{summary.removed} removed ({summary.chunks_written} chunks)", err=True)

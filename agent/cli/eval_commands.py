@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .cli_common import CONTEXT, emit_json, find_repo, repo_option, store_options
+from codeagent.cli.common import CONTEXT, emit_json, repo_option, store_options
 
 DEFAULT_WORKDIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
     / "codeagent" / "eval"
@@ -32,7 +32,7 @@ def _say(line: str) -> None:
 
 
 def _modes() -> list[str]:
-    from .localize import MODES
+    from codeagent.evaluation.localize import MODES
 
     return list(MODES)
 
@@ -76,7 +76,7 @@ def localize(tasks_file: Path, mirrors: Path, out: Path, reference: tuple[str, .
         --mirrors /work/.mirror --out preds.jsonl \\
         --reference locagent=../shared/bench/locagent-claude35-predictions.jsonl
     """
-    from .eval_tasks import Checkout, load_tasks, mirror_for
+    from codeagent.evaluation.tasks import Checkout, load_tasks, mirror_for
 
     tasks = load_tasks(tasks_file)
     if repo_filter:
@@ -96,7 +96,7 @@ def localize(tasks_file: Path, mirrors: Path, out: Path, reference: tuple[str, .
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Predictions file [default: <workdir>/<repo>-history.jsonl].")
 @_common
-def history(repo: Path | None, commits: int, out: Path | None, modes: tuple[str, ...],
+def history(repo: Path, commits: int, out: Path | None, modes: tuple[str, ...],
             workdir: Path, fresh: bool, as_json: bool, **flags: Any) -> None:
     """Evaluate on your repository's own history: each commit's message is a query and
     the files it modified are the answer, searched in the tree of its parent commit.
@@ -105,31 +105,29 @@ def history(repo: Path | None, commits: int, out: Path | None, modes: tuple[str,
     typo") and commits that modify no indexed file are skipped. Your settings
     (.codeagent.toml: ignore patterns, model) apply.
     """
-    from .eval_tasks import Checkout, history_tasks
+    from codeagent.evaluation.tasks import Checkout, history_tasks
+    from codeagent.index.walker import RepoRules
+    from codeagent.settings import load_settings
 
-    from .settings import load_settings
-    from .walker import RepoRules
-
-    root = (repo or find_repo(Path.cwd())).resolve()
-    rules = RepoRules.from_settings(root, load_settings(root, flags))
-    tasks = list(history_tasks(root, commits,
+    rules = RepoRules.from_settings(repo, load_settings(repo, flags))
+    tasks = list(history_tasks(repo, commits,
                                indexable=lambda path: rules.exclusion(path) is None))
     if not tasks:
-        raise click.ClickException(f"no usable commits in {root}'s history (merges, huge and "
+        raise click.ClickException(f"no usable commits in {repo}'s history (merges, huge and "
                                    "trivial commits are skipped)")
-    click.echo(f"{len(tasks)} tasks from the last commits of {root.name}", err=True)
-    checkout_dir = workdir / f"{root.name}-history"
-    _run(tasks, lambda _: Checkout(root, checkout_dir, say=_say), root, modes,
-         out or workdir / f"{root.name}-history.jsonl", [], fresh, as_json, flags)
+    click.echo(f"{len(tasks)} tasks from the last commits of {repo.name}", err=True)
+    checkout_dir = workdir / f"{repo.name}-history"
+    _run(tasks, lambda _: Checkout(repo, checkout_dir, say=_say), repo, modes,
+         out or workdir / f"{repo.name}-history.jsonl", [], fresh, as_json, flags)
 
 
 def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str, ...], out: Path,
          references: list[tuple[str, Path]], fresh: bool, as_json: bool,
          flags: dict[str, Any]) -> None:
-    from .embedding import default_allows_fallback, load_embedding
-    from .evaluate import evaluate, read_predictions, score, table
-    from .localize import MODES
-    from .settings import load_settings
+    from codeagent.evaluation.localize import MODES
+    from codeagent.evaluation.runs import evaluate, read_predictions, score, table
+    from codeagent.index.embedding import default_allows_fallback, load_embedding
+    from codeagent.settings import load_settings
 
     chosen = list(modes) or list(MODES)
     if fresh and out.exists():

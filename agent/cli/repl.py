@@ -24,10 +24,10 @@ from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.output import create_output
 
-from .errors import CodeagentError
-from .repl_render import (Screen, event_line, outcome_lines, sources_lines, span_lines,
-                          trace_lines)
-from .settings import Settings
+from codeagent.cli.repl_render import (Screen, event_line, outcome_lines, sources_lines, span_lines,
+                                       trace_lines)
+from codeagent.errors import CodeagentError
+from codeagent.settings import Settings
 
 KEYS = ("Enter sends; Alt+Enter (or Esc then Enter) starts a new line; Tab completes "
         "/commands and paths; Ctrl-C cancels a running answer or clears the line; "
@@ -43,7 +43,7 @@ def run_repl(repo: Path, settings: Settings, *, session: Any = None,
              embedding: Any = None) -> int:
     """Run the REPL until /exit or Ctrl-D; the exit code. `offline_reason` = (message,
     hint) when Ollama is not usable: the REPL starts in search-only mode."""
-    from .session import Session
+    from codeagent.assistant.session import Session
 
     own = session is None
     session = session or Session(repo, settings, embedding=embedding)
@@ -59,7 +59,7 @@ class Repl:
     def __init__(self, repo: Path, session: Any, *, offline_reason: tuple[str, str | None]
                  | None, input: Any, output: Any, history_path: Path | None,
                  embedding: Any) -> None:
-        from .indexer import ensure_data_dir
+        from codeagent.index.layout import ensure_data_dir
 
         self.repo = repo.resolve()
         self.session = session
@@ -147,17 +147,16 @@ class Repl:
             self.screen.line(text, style)
 
     def search_only(self, question: str) -> None:
-        from .tools import ToolError
-        from .tools.multi_query_search import find_spans
+        from codeagent.tools import ToolError
 
         self.session.ctx.llm = None  # no model: the question's variants are heuristic
         self.screen.line("(search-only mode: the code that matches the question)", "class:note")
         try:
-            found = find_spans(self.session.ctx, question, SEARCH_HITS)
+            found = self.session.ctx.spans(question, SEARCH_HITS)
         except ToolError as exc:
             return self.screen.problem(str(exc))
-        if isinstance(found, str):
-            return self.screen.line(found)
+        if found.unsearchable:
+            return self.screen.line(found.unsearchable)
         self.screen.lines(found.notes, "class:note")
         if not found.hits:
             return self.screen.line("no code matches; try other words, or exact names")
@@ -188,8 +187,8 @@ class Repl:
 
     def cmd_index(self, args: str) -> None:
         """Re-index now: embed the files that changed since the last index."""
-        from .console import RichProgress, index_summary_lines
-        from .indexer import run_index
+        from codeagent.cli.console import RichProgress, index_summary_lines
+        from codeagent.index.run import run_index
 
         self.screen.line("indexing...", "class:note")
         progress = RichProgress() if self._terminal and sys.stderr.isatty() else None
@@ -204,8 +203,8 @@ class Repl:
 
     def cmd_model(self, args: str) -> None:
         """Switch to the Ollama model NAME if Ollama has it (no NAME: recheck the current)."""
-        from .errors import LLMUnavailable
-        from .llm import check_ollama
+        from codeagent.assistant.llm import check_ollama
+        from codeagent.errors import LLMUnavailable
 
         name = args or self.settings.llm_model
         try:
@@ -256,7 +255,7 @@ class Repl:
         return self.session.answers[-1] if self.session.answers else None
 
     def _paths(self) -> list[str]:
-        from .walker import walk_cached
+        from codeagent.index.walker import walk_cached
 
         walked = walk_cached(self.session.ctx.rules, self._walk_memo)
         return [f"{d}/" for d in walked.directories if d] + [f.path for f in walked.files]

@@ -11,7 +11,7 @@ from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.styles import Style
 
-from .textfile import printable
+from codeagent.textfile import printable
 
 STYLE = Style.from_dict({
     "tool": "ansicyan", "observation": "ansibrightblack", "retry": "ansiyellow",

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .mentions import RRF_K, Mentions
-from .settings import Settings
+from codeagent.retrieval.mentions import RRF_K
+from codeagent.settings import Settings
 
 MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
 DEPTH = 200
@@ -41,17 +41,16 @@ class Localizer:
     """An open index, ready to rank its files for many reports."""
 
     def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
-        from .fusion import ChunkRetriever, keyword_retriever
-        from .indexer import data_dir
-        from .search import Searcher
+        from codeagent.index.layout import data_dir
+        from codeagent.retrieval.fusion import ChunkRetriever, keyword_retriever
+        from codeagent.retrieval.semantic import Searcher
 
         self.searcher = Searcher(repo, settings, embedding=embedding)
         self.manifest = self.searcher.manifest
-        self._vector = ChunkRetriever(self.searcher._index.as_retriever(similarity_top_k=DEPTH))
+        self._vector = ChunkRetriever(self.searcher.vector_index.as_retriever(similarity_top_k=DEPTH))
         keyword = keyword_retriever(data_dir(repo), DEPTH)
         self._keyword = ChunkRetriever(keyword) if keyword is not None else None
         self._definitions: dict[str, list[tuple[int, int, str]]] | None = None
-        self._mentions: Mentions | None = None
 
     def close(self) -> None:
         self.searcher.close()
@@ -64,7 +63,7 @@ class Localizer:
         if mode == "default":
             # What multi_query_search does (its spans reordered by what the report names),
             # at file level: files named but not retrieved are ranked too.
-            mentions = self._mentions_index()
+            mentions = self.searcher.mentions()
             retrieved = [path for path, _, _ in spans]
             files = mentions.rank_files(query, retrieved)
             spans = [spans[i] for i in mentions.reorder(query, retrieved, files)]
@@ -72,7 +71,8 @@ class Localizer:
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
-        from .fusion import VariantFusionRetriever, heuristic_variants
+        from codeagent.retrieval.fusion import VariantFusionRetriever
+        from codeagent.retrieval.variants import heuristic_variants
 
         if mode == "vector":
             chunks = self._vector.retrieve(query)
@@ -86,11 +86,6 @@ class Localizer:
 
     def _retrievers(self) -> list[Any]:
         return [self._vector, *([self._keyword] if self._keyword else [])]
-
-    def _mentions_index(self) -> Mentions:
-        if self._mentions is None:
-            self._mentions = Mentions(self.manifest)
-        return self._mentions
 
     def _functions(self, spans: list[tuple[str, int, int]], files: list[str]) -> list[str]:
         """The definitions overlapping the ranked chunks, in chunk order, innermost first;

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .eval_metrics import Score, Summary, positional, score_task, summarize
-from .eval_tasks import Checkout, Task, commit_order
-from .localize import Localizer
-from .settings import Settings
+from codeagent.evaluation.localize import Localizer
+from codeagent.evaluation.metrics import Score, Summary, positional, score_task, summarize
+from codeagent.evaluation.tasks import Checkout, Task, commit_order
+from codeagent.settings import Settings
 
 TOP_FILES = 50  # files kept per prediction: enough for Acc@10 and MRR
 TOP_FUNCTIONS = 50
@@ -86,7 +86,7 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
              modes: Iterable[str], out: Path, embedding: Any = None, say: Say = print,
              progress: Callable[[int], None] | None = None) -> Run:
     """Rank every task in every mode; append predictions to `out` (skipping those there)."""
-    from .indexer import run_index
+    from codeagent.index.run import run_index
 
     modes = list(modes)
     done = {(p.instance_id, p.mode) for p in read_predictions(out)}

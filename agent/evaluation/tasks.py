@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import UsageError
+from codeagent.errors import UsageError
+from codeagent.index.layout import DATA_DIR
 
 NO_HINT = (None, "", "None")
 """Agentless's file-location hint values meaning "the report does not name the file"."""
@@ -119,7 +120,7 @@ class Checkout:
             raise UsageError(f"cannot check out {commit} from {self.source}: objects missing")
         # Files of the previous commit that this one does not track (untracked now) go too;
         # the index directory stays.
-        _git(self.path, "clean", "-q", "-f", "-d", "-x", "-e", ".codeagent")
+        _git(self.path, "clean", "-q", "-f", "-d", "-x", "-e", DATA_DIR)
 
     def _sparse(self) -> None:
         _git(self.path, "sparse-checkout", "set", "--no-cone", *self.patterns)

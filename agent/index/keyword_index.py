@@ -26,7 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from .manifest import ChunkRecord, Manifest
+from codeagent.index.manifest import ChunkRecord, Manifest
 
 DIRNAME = "bm25"
 BUILDING = "bm25.building"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import IndexBusy
+from codeagent.errors import IndexBusy
 
 
 class WriterLock:

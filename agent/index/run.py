@@ -7,6 +7,11 @@ Order of a run, chosen so that an interrupted run loses nothing:
   4. per batch of files: chunk + embed (LlamaIndex IngestionPipeline), journal the ids,
      upsert them, commit the manifest, delete the chunks the commit replaced.
 Until a batch commits, the previous chunks of its files stay searchable.
+
+Why this module is long: the order above is what makes a run crash-safe, so one class
+holds it from top to bottom (what a run must do is planned in `plan.py`; readers open the
+result through `layout.py`). The kill matrix, bench/kill_matrix.py, kills a run between
+any two of its steps.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Protocol
 
-from .errors import IndexProblem, ModelMismatch
-from .languages import detect_language
-from .lock import WriterLock
-from .manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate, Manifest,
-                       OutdatedManifest, ReferenceRecord, now_iso)
-from .settings import Settings, chroma_url_for
-from .textfile import content_hash, decode, holds_private_key, looks_minified
-from .walker import FileEntry, RepoRules, walk
+from codeagent.errors import ModelMismatch
+from codeagent.index.languages import detect_language
+from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, collection_name, ensure_data_dir,
+                                    store_stamp)
+from codeagent.index.lock import WriterLock
+from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
+                                      Manifest, OutdatedManifest, ReferenceRecord, now_iso)
+from codeagent.index.plan import Plan, plan_changes
+from codeagent.index.walker import FileEntry, RepoRules, walk
+from codeagent.settings import Settings, chroma_url_for
+from codeagent.textfile import content_hash, decode
 
-DATA_DIR = ".codeagent"
 CHUNKER_VERSION = "2"
 # Files per manifest commit. Vectors reach the embedding cache batch by batch, so a crash
 # costs no embedding work whatever this size; larger batches sort more texts by length
@@ -69,25 +76,9 @@ class IndexSummary:
         return dict(Counter(self.skipped.values()).most_common())
 
 
-@dataclass
-class _Plan:
-    to_index: list[tuple[FileEntry, str]] = field(default_factory=list)  # entry, status
-    content_skipped: list[FileUpdate] = field(default_factory=list)
-    touched: list[FileRecord] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
 
 
-def data_dir(repo: Path) -> Path:
-    return repo / DATA_DIR
 
-
-def ensure_data_dir(repo: Path) -> Path:
-    path = data_dir(repo)
-    path.mkdir(exist_ok=True)
-    ignore = path / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# codeagent's index: a cache, never committed\n*\n")
-    return path
 
 
 def run_index(repo: Path, settings: Settings, *, rebuild: bool = False,
@@ -107,27 +98,10 @@ def run_index(repo: Path, settings: Settings, *, rebuild: bool = False,
     return summary
 
 
-def open_manifest_readonly(repo: Path) -> Manifest:
-    """The manifest of an existing index, for search and status."""
-    path = data_dir(repo) / "manifest.sqlite"
-    if not path.exists():
-        raise IndexProblem(f"{repo} has no index yet", f"run `codeagent index {repo}` first")
-    try:
-        manifest = Manifest(path)
-    except OutdatedManifest as exc:
-        raise IndexProblem(str(exc), f"run `codeagent index {repo}` to rebuild it") from exc
-    except sqlite3.DatabaseError as exc:
-        raise IndexProblem(f"the index of {repo} is damaged ({exc})",
-                           f"run `codeagent index {repo}` to rebuild it") from exc
-    if manifest.get("model") is None:
-        manifest.close()
-        raise IndexProblem(f"the index of {repo} was never completed",
-                           f"run `codeagent index {repo}`")
-    return manifest
 
 
 def _open_manifest(ddir: Path) -> tuple[Manifest, list[str]]:
-    path = ddir / "manifest.sqlite"
+    path = ddir / MANIFEST
     try:
         return Manifest(path), []
     except OutdatedManifest as exc:
@@ -189,8 +163,6 @@ class _IndexRun:
                                and recorded_stamp != store_stamp(self.ddir))
         if (plan.to_index or plan.removed or plan.content_skipped or dirty
                 or self.manifest.leftovers()):
-            from .store import collection_name
-
             probe = self._start_probe()  # runs in a child while the model loads
             model, info = loaded or self._embedding(model_name, allow_fallback,
                                                     need_model=bool(plan.to_index))
@@ -215,7 +187,8 @@ class _IndexRun:
                 "generation": int(self.manifest.get("generation") or 0) + 1})
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
-        from . import keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
+        from codeagent.index import \
+            keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
 
         if (self.ddir / keyword_index.BUILDING).exists():
             self.summary.notes.append("the keyword index was left half-built: rebuilt it")
@@ -232,7 +205,7 @@ class _IndexRun:
         return self.summary
 
     def _choose_model(self, keep_recorded: bool = True) -> tuple[str, bool]:
-        from .embedding import canonical_name, default_allows_fallback
+        from codeagent.index.embedding import canonical_name, default_allows_fallback
 
         recorded = self.manifest.get("model") if keep_recorded else None
         asked = canonical_name(self.settings.embed_model)
@@ -246,56 +219,17 @@ class _IndexRun:
             return recorded, False
         return asked, default_allows_fallback(asked, chosen_by_user)
 
-    def _plan(self, entries: list[FileEntry], force: bool) -> _Plan:
-        plan = _Plan()
-        known = self.manifest.files()
-        for entry in entries:
-            old = known.get(entry.path)
-            if old and not force and (old.size, old.mtime_ns) == (entry.size, entry.mtime_ns):
-                self._count_unchanged(old)
-                continue
-            try:
-                data = (self.repo / entry.path).read_bytes()
-            except OSError:
-                self.summary.skipped[entry.path] = "unreadable"
-                continue
-            digest = content_hash(data)
-            entry = replace(entry, size=len(data))
-            if len(data) > self.settings.max_file_bytes:  # it grew since the walk saw it
-                self.summary.skipped[entry.path] = "too large"
-                plan.content_skipped.append(FileUpdate(FileRecord(
-                    entry.path, digest, entry.size, entry.mtime_ns,
-                    detect_language(entry.path), 0, "too large"), []))
-                continue
-            if old and not force and old.hash == digest:
-                plan.touched.append(replace(old, size=entry.size, mtime_ns=entry.mtime_ns))
-                self._count_unchanged(old)
-                continue
-            language = detect_language(entry.path, data[:256])
-            reason = _content_skip_reason(data)
-            if reason:
-                self.summary.skipped[entry.path] = reason
-                plan.content_skipped.append(FileUpdate(
-                    FileRecord(entry.path, digest, entry.size, entry.mtime_ns, language, 0,
-                               reason), []))
-            else:
-                plan.to_index.append((entry, "changed" if old else "added"))
-        walked = {entry.path for entry in entries}
-        plan.removed = sorted(path for path in known if path not in walked)
-        # A file the index only knew as skipped (too large, binary...) was never indexed:
-        # forgetting its record is not a removal anyone should read about.
-        self.summary.removed = sum(1 for path in plan.removed if known[path].skipped is None)
+    def _plan(self, entries: list[FileEntry], force: bool) -> Plan:
+        plan = plan_changes(self.repo, self.manifest.files(), entries, force,
+                            self.settings.max_file_bytes)
+        self.summary.skipped.update(plan.skipped)
+        self.summary.unchanged += plan.unchanged
+        self.summary.removed = plan.removed_indexed
         return plan
-
-    def _count_unchanged(self, old: FileRecord) -> None:
-        if old.skipped:
-            self.summary.skipped[old.path] = old.skipped
-        else:
-            self.summary.unchanged += 1
 
     def _embedding(self, name: str, allow_fallback: bool, need_model: bool,
                    check_recorded: bool = True) -> tuple[Any, Any]:
-        from .embedding import EmbeddingInfo, load_embedding
+        from codeagent.index.embedding import EmbeddingInfo, load_embedding
 
         if self.embedding is not None:
             model, info = self.embedding
@@ -313,7 +247,7 @@ class _IndexRun:
         return model, info
 
     def _open_store(self, info: Any) -> None:
-        from .store import open_store
+        from codeagent.index.store import open_store
 
         self.store = open_store(self.repo, self.ddir, self.chroma_url, info.name,
                                 info.dimension, create=True)
@@ -323,8 +257,7 @@ class _IndexRun:
         nothing to probe (a new index) or the store is a server (another process already)."""
         if self.chroma_url or not self.manifest.counts()[1]:
             return None
-        from .health import Probe
-        from .store import EMBEDDED_COLLECTION
+        from codeagent.index.health import Probe
 
         return Probe(self.ddir / "chroma", EMBEDDED_COLLECTION)
 
@@ -339,7 +272,7 @@ class _IndexRun:
         self.summary.notes.append(f"the vector store was damaged ({reason}); moved it to "
                                   f"{aside.name} and rebuilt the index")
 
-    def _reconcile(self, entries: list[FileEntry], plan: _Plan,
+    def _reconcile(self, entries: list[FileEntry], plan: Plan,
                    thorough: bool) -> list[tuple[FileEntry, str]]:
         """The store must hold exactly the chunks the manifest lists. Compared by count (the
         usual case: one call), or id by id after an interrupted run; stray chunks are
@@ -377,9 +310,9 @@ class _IndexRun:
     def _index_files(self, todo: list[tuple[FileEntry, str]], model: Any, info: Any) -> None:
         from llama_index.core.ingestion import IngestionPipeline
 
-        from .chunker import CodeChunker
-        from .embed_cache import CachedEmbedding, EmbeddingCache
-        from .embedding import token_counter
+        from codeagent.index.chunker import CodeChunker, chars_for_tokens
+        from codeagent.index.embed_cache import CachedEmbedding, EmbeddingCache
+        from codeagent.index.embedding import token_counter
 
         cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.name)
         embedder = CachedEmbedding(model, cache, self.settings.embed_batch_size)
@@ -453,7 +386,7 @@ class _IndexRun:
             self.progress.end_batch()
 
     def _drop_everything(self) -> None:
-        from .store import drop_collection
+        from codeagent.index.store import drop_collection
 
         drop_collection(self.repo, self.ddir, self.chroma_url)
         self.manifest.clear()
@@ -464,21 +397,8 @@ class _IndexRun:
                 "unchanged": s.unchanged, "skipped": s.skipped_counts(), "at": now_iso()}
 
 
-def chars_for_tokens(max_tokens: int) -> int:
-    """Character budget for a chunk: code runs about 4 characters a token; 3.5 leaves room.
-    The real tokenizer has the last word (CodeChunker's token check)."""
-    return max(200, int((max_tokens - 24) * 3.5))
 
 
-def _content_skip_reason(data: bytes) -> str | None:
-    decoded = decode(data)
-    if decoded is None:
-        return "binary"
-    if holds_private_key(data):
-        return "secret"
-    if looks_minified(decoded[0]):
-        return "minified"
-    return None
 
 
 def _batches(todo: list[tuple[FileEntry, str]]) -> Iterator[list[tuple[FileEntry, str]]]:
@@ -493,17 +413,3 @@ def _batches(todo: list[tuple[FileEntry, str]]) -> Iterator[list[tuple[FileEntry
     if batch:
         yield batch
 
-
-def store_stamp(ddir: Path) -> str:
-    """Names and sizes of the embedded store's files, and whether its database still starts
-    as SQLite does: what a clean run left behind, checked without opening the store."""
-    root = ddir / "chroma"
-    if not root.is_dir():
-        return "missing"
-    files = sorted(p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file())
-    try:
-        with open(root / "chroma.sqlite3", "rb") as db:
-            header = "sqlite" if db.read(16) == b"SQLite format 3\0" else "not sqlite"
-    except OSError:
-        header = "unreadable"
-    return ";".join([header] + [f"{p.relative_to(root)}={p.stat().st_size}" for p in files])

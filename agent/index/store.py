@@ -7,8 +7,6 @@ uses `add` with a fixed batch size, so `add` is overridden here.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,9 +17,8 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.utils import node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
-from .errors import IndexProblem, StoreUnavailable, UsageError
-
-EMBEDDED_COLLECTION = "codeagent-chunks"
+from codeagent.errors import IndexProblem, StoreUnavailable, UsageError
+from codeagent.index.layout import collection_name
 
 
 class UpsertingChromaVectorStore(ChromaVectorStore):
@@ -131,13 +128,6 @@ def drop_collection(repo: Path, data_dir: Path, chroma_url: str | None) -> None:
         pass
 
 
-def collection_name(repo: Path, chroma_url: str | None) -> str:
-    """Embedded stores hold one repository; a server holds many, so its names carry one."""
-    if not chroma_url:
-        return EMBEDDED_COLLECTION
-    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", repo.name).strip("-_")[:40] or "repo"
-    digest = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:10]
-    return f"codeagent-{slug}-{digest}"
 
 
 def _client(data_dir: Path, chroma_url: str | None) -> tuple[Any, str]:

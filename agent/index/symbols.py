@@ -15,8 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from .languages import GRAMMARS
-
+from codeagent.index.languages import GRAMMARS
 
 # Kinds whose functions are methods: `class A: def f` is the method A.f.
 CONTAINER_KINDS = frozenset({"class", "interface", "struct", "trait", "impl", "module",
@@ -65,7 +64,7 @@ def parser_for(grammar: str) -> Any:
 def _query_source(language: str) -> str:
     """A language's query text; a first line `; inherits: other` prepends other's (as in
     nvim-treesitter's query files), so TSX is TypeScript plus its JSX patterns."""
-    source = resources.files("codeagent").joinpath(f"queries/{language}.scm").read_text()
+    source = resources.files("codeagent.index").joinpath(f"queries/{language}.scm").read_text()
     first = source.split("\n", 1)[0]
     if first.startswith("; inherits:"):
         bases = [name.strip() for name in first.split(":", 1)[1].split(",")]

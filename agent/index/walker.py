@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pathspec
 
+from codeagent.index.layout import DATA_DIR
+
+RACY_MTIME_NS = 2_000_000_000
+"""An mtime younger than this may miss an edit made in the same clock tick (filesystems
+stamp coarsely): whatever was judged from it is not trusted, and is looked at again."""
+
 EXCLUDED_DIR_NAMES = frozenset({
-    ".git", ".hg", ".svn", ".codeagent", "node_modules", "bower_components", ".venv",
+    ".git", ".hg", ".svn", DATA_DIR, "node_modules", "bower_components", ".venv",
     "venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox",
     ".eggs", "build", "dist", "target", ".gradle", ".idea", ".next", ".nuxt", ".svelte-kit",
     ".parcel-cache", ".cache", "coverage", "htmlcov", ".terraform", "vendor", "Pods",
@@ -264,10 +270,6 @@ def walk(rules: RepoRules) -> WalkResult:
     return result
 
 
-# A stamp younger than this may miss an edit made in the same clock tick: not trusted.
-_RACY_NS = 2_000_000_000
-
-
 def walk_cached(rules: RepoRules, memo: dict) -> WalkResult:
     """`walk`, remembered in `memo` until the tree may have changed: a directory's mtime
     moves when entries are added, removed or renamed, and ignore files are stamped too.
@@ -280,7 +282,7 @@ def walk_cached(rules: RepoRules, memo: dict) -> WalkResult:
     result = walk(rules)
     now = time.time_ns()
     stamps = [(path, _mtime(path)) for path in rules.stamp_paths(result.directories)]
-    trusted = all(mtime is None or mtime < now - _RACY_NS for _, mtime in stamps)
+    trusted = all(mtime is None or mtime < now - RACY_MTIME_NS for _, mtime in stamps)
     memo["result"], memo["stamps"] = result, (stamps if trusted else None)
     return result
 

@@ -9,10 +9,7 @@ blur names, BM25 misses paraphrases), finds the code that each alone ranks secon
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,15 +20,8 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.retrievers.bm25 import BM25Retriever
 
-from . import keyword_index
-from .embedding import ModelUnavailable
-from .keyword_index import chunk_metadata, is_whole_chunk, split_identifier, tokenize
-
-MAX_VARIANTS = 4
-RERANK_TOP = 100
-"""More than fusion ever passes on; the caller cuts to k."""
-
-log = logging.getLogger(__name__)
+from codeagent.index import keyword_index
+from codeagent.index.keyword_index import chunk_metadata, is_whole_chunk, tokenize
 
 
 @dataclass
@@ -71,90 +61,6 @@ def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
     if prefer is not None and spans:
         spans = [spans[i] for i in prefer([span.node.metadata["path"] for span in spans])]
     return Retrieval(spans[:k], notes)
-
-
-def query_variants(question: str, llm: Any = None) -> tuple[list[str], str | None]:
-    """The question first, then up to MAX_VARIANTS - 1 rewrites of it: from `llm` when
-    given, heuristic otherwise or when the LLM fails (with a note saying so)."""
-    if llm is not None:
-        try:
-            rewrites = _llm_rewrites(question, llm)
-        except Exception as exc:  # unreachable, timed out, refused: search goes on without
-            log.warning("query variants from the LLM failed (%s: %s); using heuristic ones",
-                        type(exc).__name__, exc)
-            return (heuristic_variants(question),
-                    f"the LLM failed ({type(exc).__name__}), so heuristic variants were used")
-        if rewrites:
-            return _distinct([question, *rewrites])[:MAX_VARIANTS], None
-        log.warning("the LLM's query variants were unusable; using heuristic ones")
-        return (heuristic_variants(question),
-                "the LLM gave no usable variants, so heuristic ones were used")
-    return heuristic_variants(question), None
-
-
-def heuristic_variants(question: str) -> list[str]:
-    """The question; the identifiers in it (for BM25); its key words (without question
-    words); and the identifiers spelled as words (`get user name`, for the embeddings)."""
-    names = identifiers(question)
-    words = [word for word in re.findall(r"[\w./-]*\w", question)
-             if word in names or word.lower() not in _NOT_KEY]
-    spelled = " ".join(piece for name in names for piece in split_identifier(name))
-    return _distinct([question, " ".join(names), " ".join(words), spelled])[:MAX_VARIANTS]
-
-
-def identifiers(question: str) -> list[str]:
-    """Code names in a question: quoted or backticked text, dotted names and paths, and
-    words in camelCase, PascalCase, snake_case, kebab-case or followed by `()`."""
-    found = [m.group(1) or m.group(2) or m.group(3) for m in _QUOTED.finditer(question)]
-    for match in _NAME.finditer(_QUOTED.sub(" ", question)):
-        name, called = match.group(1).rstrip(".-"), match.group(2)
-        parts = name.split(".")
-        if len(parts) > 1 and (all(p.isdigit() for p in parts) or min(map(len, parts)) < 2):
-            continue  # version numbers and abbreviations (3.11, e.g.)
-        if called or _CAMEL.search(name) or any(mark in name for mark in "./_-"):
-            found.append(name)
-    return _distinct(found)
-
-
-def _llm_rewrites(question: str, llm: Any) -> list[str]:
-    from codeagent.prompts import load_prompt
-
-    prompt = load_prompt("query_variants", question=question, count=MAX_VARIANTS - 1)
-    answer = str(llm.complete(prompt).text)
-    # Small models parrot their instructions; a line of the prompt (the question
-    # included) is no rewrite.
-    parroted = {_bare(line) for line in prompt.splitlines()}
-    rewrites = []
-    for line in answer.splitlines():
-        line = _bare(line)
-        # Preambles ("Here are the queries:"), fences and essays are not queries either.
-        if (line and line not in parroted and not line.endswith(":") and len(line) <= 200
-                and len(line.split()) <= 24):
-            rewrites.append(line)
-    return _distinct(rewrites)[:MAX_VARIANTS - 1]
-
-
-def _bare(line: str) -> str:
-    return _LIST_MARK.sub("", line.strip()).strip("`\"' ")
-
-
-def _distinct(items: list[str]) -> list[str]:
-    seen, kept = set(), []
-    for item in items:
-        key = " ".join(item.lower().split())
-        if key and key not in seen:
-            seen.add(key)
-            kept.append(" ".join(item.split()))
-    return kept
-
-
-_QUOTED = re.compile(r"`([^`\n]+)`|\"([^\"\n]+)\"|(?<!\w)'([^'\n]+)'(?!\w)")
-_NAME = re.compile(r"([\w$]+(?:[./-][\w$]+)*)(\(\))?")
-_CAMEL = re.compile(r"[a-z0-9][A-Z]|[A-Z]{2,}[a-z]")
-_LIST_MARK = re.compile(r"^(?:[-*\u2022]+|\d+[.)])\s*")
-_NOT_KEY = keyword_index.STOPWORDS | {
-    "can", "could", "would", "should", "please", "find", "show", "tell", "explain", "code",
-    "happen", "happens", "there", "here", "anywhere", "somewhere"}
 
 
 class CodeBM25Retriever(BM25Retriever):
@@ -280,43 +186,3 @@ class SpanMerger(BaseNodePostprocessor):
                         excluded_embed_metadata_keys=["start_line", "end_line", "language",
                                                       "focus_line"])
         return NodeWithScore(node=node, score=best.score)
-
-
-def load_reranker(name: str, device: str) -> tuple[BaseNodePostprocessor | None, str | None]:
-    """(SentenceTransformerRerank, None), or (None, why reranking is off). Never downloads:
-    a tool call must not stall on a network, so the model is a directory or in the cache."""
-    try:
-        path = _local_model_dir(name)
-    except ModelUnavailable as exc:
-        return None, (f"reranking off: the cross-encoder '{name}' {exc}; results keep the "
-                      "fused order")
-    try:
-        return _reranker(str(path), device), None
-    except Exception as exc:  # sentence-transformers raises many kinds for a bad model
-        detail = " ".join(str(exc).split())[:160]
-        return None, (f"reranking off: the cross-encoder '{name}' cannot be loaded "
-                      f"({type(exc).__name__}: {detail}); results keep the fused order")
-
-
-def _local_model_dir(name: str) -> Path:
-    given = Path(name).expanduser()
-    if given.is_dir():
-        return given
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:  # not cached, or not a valid repository name: several kinds
-        raise ModelUnavailable("is neither a local directory nor in the Hugging Face "
-                               "cache") from None
-
-
-@lru_cache(maxsize=2)
-def _reranker(path: str, device: str) -> BaseNodePostprocessor:
-    """Loaded once per process: loading takes seconds, keeping it costs little."""
-    from llama_index.core.postprocessor import SentenceTransformerRerank
-
-    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-    # trust_remote_code off: a model from the cache must not run code of its own.
-    return SentenceTransformerRerank(top_n=RERANK_TOP, model=path, device=device,
-                                     trust_remote_code=False)

@@ -12,6 +12,9 @@ could read things differently:
   repetition, `\\<` `\\>`, nested classes and set operations, verbose or ASCII mode, non-ASCII
   letters under ignore-case) or rejects (look-around, backreferences, `\\Z`, `(?#...)`):
   Python searches every file.
+
+Why this module is long: the two engines and the rule deciding between them must be read
+side by side, or they drift apart; the tests compare them on the same corpus.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .textfile import decode, split_lines
-from .walker import FileEntry
+from codeagent.index.walker import RACY_MTIME_NS, FileEntry
+from codeagent.textfile import decode, split_lines
 
 PER_FILE = 20
 ENGINE_ENV = "CODEAGENT_GREP_ENGINE"
@@ -40,9 +43,6 @@ _ASCII_COMPATIBLE = ("utf-8", "cp1252", "latin-1")  # an ASCII line is the same 
 _COUNTED = re.compile(r"\{\d+(,\d*)?\}")
 # A match event, not a context one: only matches have submatches.
 _MATCH_LINE = re.compile(rb'"line_number":(\d+),"absolute_offset":\d+,"submatches":\[\{')
-# A file modified less than this before a sniff is sniffed again next time, so an edit in
-# the same clock tick as the sniff cannot hide behind an unchanged mtime.
-_RACY_NS = 2_000_000_000
 
 
 class PatternError(ValueError):
@@ -177,7 +177,7 @@ def _rg_search(rg: str, repo: Path, files: list[FileEntry], query: Query, rx: re
             return None
         odd = {path: _odd_lines(raw) for path, _, raw in _parse(odd_out)}
         for f in stale:
-            sniffed[f.path] = ((f.size, f.mtime_ns) if f.mtime_ns < started - _RACY_NS
+            sniffed[f.path] = ((f.size, f.mtime_ns) if f.mtime_ns < started - RACY_MTIME_NS
                                else None, odd.get(f.path, []))
         events = {path: (count, raw) for path, count, raw in _parse(out)}
         for f in chunk:

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import PurePosixPath
 from typing import Callable
 
-from .manifest import Manifest
+from codeagent.index.manifest import Manifest
 
 RRF_K = 60  # the usual reciprocal-rank constant; LlamaIndex's fusion uses it too
 AGG_CHUNKS = 3

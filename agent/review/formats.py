@@ -14,9 +14,9 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import quote
 
-from . import __version__
-from .findings import SEVERITIES, Finding, Impact, Reference, ReviewReport
-from .textfile import printable
+from codeagent import __version__
+from codeagent.review.findings import SEVERITIES, Finding, Impact, Reference, ReviewReport
+from codeagent.textfile import printable
 
 FORMATS = ("markdown", "json", "sarif", "github")
 SHOWN_REFERENCES = 10

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .diffs import ChangedFile
-from .findings import Impact, Reference
-from .languages import detect_language
-from .symbols import Definition, definitions, parse
-from .textfile import decode
+from codeagent.index.languages import detect_language
+from codeagent.index.symbols import Definition, definitions, parse
+from codeagent.review.diffs import ChangedFile
+from codeagent.review.findings import Impact, Reference
+from codeagent.textfile import decode
 
 MAX_REFERENCES = 50
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")

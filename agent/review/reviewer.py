@@ -15,11 +15,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .diffs import Change, ChangedFile, new_content, old_content
-from .findings import FileReview, ReviewReport, merge, parse_findings, validate
-from .impact import changed_symbols, context_lines, file_definitions, with_references
-from .settings import Settings
-from .textfile import decode, split_lines
+from codeagent.review.diffs import Change, ChangedFile, new_content, old_content
+from codeagent.review.findings import FileReview, ReviewReport, merge, parse_findings, validate
+from codeagent.review.impact import (changed_symbols, context_lines, file_definitions,
+                                     with_references)
+from codeagent.settings import Settings
+from codeagent.textfile import decode, split_lines
 
 REVIEW_TOOLS = ["find_symbol", "grep", "read_file", "semantic_search"]
 DIFF_CHARS = 12_000  # a file's diff above this is reviewed in parts (the context is small)
@@ -35,7 +36,7 @@ Progress = Callable[[str, int, int], None]
 def review(repo: Path, settings: Settings, change: Change, *, use_llm: bool,
            exclude: tuple[str, ...] = (), base: str | None = None,
            progress: Progress | None = None, embedding: Any = None) -> ReviewReport:
-    from .tools import ToolContext
+    from codeagent.tools import ToolContext
 
     report = ReviewReport(change.base)
     ctx = ToolContext(repo, settings, embedding=embedding)
@@ -69,8 +70,8 @@ def reviewable(report: ReviewReport) -> list[FileReview]:
 def _judge(repo: Path, settings: Settings, change: Change, report: ReviewReport,
            contents: dict[str, bytes | None], manifest: Any, progress: Progress | None,
            embedding: Any) -> None:
-    from .prompts import load_prompt
-    from .session import Session
+    from codeagent.assistant.session import Session
+    from codeagent.prompts import load_prompt
 
     session = Session(repo, settings, embedding=embedding, tool_names=REVIEW_TOOLS,
                       header="review_header")

@@ -1,0 +1,1 @@
+"""A question -> the agent (or one RAG answer) -> a checked answer."""

@@ -1,0 +1,1 @@
+"""`codeagent eval`: tasks, checkouts at their commits, predictions per mode, metrics."""

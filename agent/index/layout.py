@@ -1,0 +1,78 @@
+"""Where an index lives and how a reader opens it, without importing the writer.
+
+`<repo>/.codeagent/` holds the manifest, the embedded Chroma store, the BM25 index, the
+embedding cache and the writer lock. Search, the tools, status and doctor read through
+this module; only `index.run` writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from pathlib import Path
+
+from codeagent.errors import IndexProblem
+from codeagent.index.manifest import Manifest, OutdatedManifest
+
+DATA_DIR = ".codeagent"
+"""The index directory inside a repository; it carries its own .gitignore (`*`)."""
+MANIFEST = "manifest.sqlite"
+EMBEDDED_COLLECTION = "codeagent-chunks"
+"""The collection of an embedded store, which holds one repository."""
+
+
+def data_dir(repo: Path) -> Path:
+    return repo / DATA_DIR
+
+
+def ensure_data_dir(repo: Path) -> Path:
+    path = data_dir(repo)
+    path.mkdir(exist_ok=True)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# codeagent's index: a cache, never committed\n*\n")
+    return path
+
+
+def collection_name(repo: Path, chroma_url: str | None) -> str:
+    """Embedded stores hold one repository; a server holds many, so its names carry one."""
+    if not chroma_url:
+        return EMBEDDED_COLLECTION
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", repo.name).strip("-_")[:40] or "repo"
+    digest = hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:10]
+    return f"codeagent-{slug}-{digest}"
+
+
+def open_manifest_readonly(repo: Path) -> Manifest:
+    """The manifest of an existing index, for search and status."""
+    path = data_dir(repo) / MANIFEST
+    if not path.exists():
+        raise IndexProblem(f"{repo} has no index yet", f"run `codeagent index {repo}` first")
+    try:
+        manifest = Manifest(path)
+    except OutdatedManifest as exc:
+        raise IndexProblem(str(exc), f"run `codeagent index {repo}` to rebuild it") from exc
+    except sqlite3.DatabaseError as exc:
+        raise IndexProblem(f"the index of {repo} is damaged ({exc})",
+                           f"run `codeagent index {repo}` to rebuild it") from exc
+    if manifest.get("model") is None:
+        manifest.close()
+        raise IndexProblem(f"the index of {repo} was never completed",
+                           f"run `codeagent index {repo}`")
+    return manifest
+
+
+def store_stamp(ddir: Path) -> str:
+    """Names and sizes of the embedded store's files, and whether its database still starts
+    as SQLite does: what a clean run left behind, checked without opening the store."""
+    root = ddir / "chroma"
+    if not root.is_dir():
+        return "missing"
+    files = sorted(p for p in [*root.glob("*"), *root.glob("*/*")] if p.is_file())
+    try:
+        with open(root / "chroma.sqlite3", "rb") as db:
+            header = "sqlite" if db.read(16) == b"SQLite format 3\0" else "not sqlite"
+    except OSError:
+        header = "unreadable"
+    return ";".join([header] + [f"{p.relative_to(root)}={p.stat().st_size}" for p in files])

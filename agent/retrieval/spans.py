@@ -1,0 +1,55 @@
+"""The best code spans for a question: the retrieval behind multi_query_search, `ask --mode
+rag` and the REPL's search-only mode.
+
+Variants of the question (variants.py) -> vector + BM25 per variant, fused (fusion.py) ->
+overlapping hits merged into spans -> the optional cross-encoder (rerank.py) -> the files
+the question names first (mentions.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from codeagent.settings import Settings
+
+
+@dataclass
+class Spans:
+    hits: list[Any]
+    """LlamaIndex NodeWithScore spans, best first (metadata: path, start_line, end_line,
+    symbol, focus_line; text: the file's lines)."""
+    variants: list[str]
+    notes: list[str] = field(default_factory=list)
+    reranked: bool = False
+    unsearchable: str | None = None
+    """Why nothing could be searched at all (an index without code), else None."""
+
+
+def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
+               read_lines: Callable[[str], list[str] | None], llm: Any = None) -> Spans:
+    """The k best spans for `question` in the open index `searcher` (a Searcher).
+    `read_lines` gives a file's current lines (the caller decides what may be read);
+    `llm`, when given, writes the query variants, else they are heuristic."""
+    from codeagent.retrieval import fusion
+    from codeagent.retrieval.variants import query_variants
+
+    question = question.strip()
+    if not searcher.manifest.counts()[1]:
+        return Spans([], [question], unsearchable="the index holds no code yet, so there is "
+                     "nothing to search")
+    variants, variant_note = query_variants(question, llm)
+    notes = [variant_note] if variant_note else []
+    reranker = None
+    if settings.rerank_model:
+        from codeagent.index.embedding import pick_device
+        from codeagent.retrieval.rerank import load_reranker
+
+        reranker, rerank_note = load_reranker(settings.rerank_model,
+                                              pick_device(settings.embed_device))
+        notes += [rerank_note] if rerank_note else []
+    mentions = searcher.mentions()
+    found = fusion.multi_query(searcher.vector_index, searcher.repo_data, variants, k,
+                               read_lines=read_lines, reranker=reranker,
+                               prefer=lambda paths: mentions.reorder(question, paths))
+    return Spans(found.hits, variants, notes + found.notes, reranker is not None)
