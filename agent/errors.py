@@ -57,4 +57,6 @@ EXIT_INCOMPLETE = 6
 """ask: answered, but a step or time limit was hit (the answer is best effort)."""
 EXIT_SOME_FAILED = 7
 """run: some questions of the batch failed (each is recorded in the output)."""
+EXIT_UNVERIFIED = 8
+"""ask: answered, but its citations did not pass the check (invalid, unseen, or none)."""
 EXIT_INTERRUPTED = 130

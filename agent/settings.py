@@ -21,6 +21,8 @@ from codeagent.errors import UsageError
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-mpnet-base-v2"
 CONFIG_FILE = ".codeagent.toml"
 ENV_PREFIX = "CODEAGENT_"
+CHOICES = {"agent_protocol": ("auto", "react", "native")}
+"""Settings whose value must be one of a few words."""
 
 
 @dataclass
@@ -89,6 +91,16 @@ class Settings:
 
     max_parse_failures: int = 3
     """Malformed replies in a row before the agent stops retrying."""
+
+    agent_protocol: str = "auto"
+    """How the agent calls tools: react (the text protocol, any model), native (Ollama's tool
+    calls, for models with the 'tools' capability) or auto (chosen by the model's capability)."""
+
+    first_search: bool = True
+    """Start each question with a multi_query_search for it, shown as the first observation."""
+
+    citation_retries: int = 1
+    """Times the agent is shown the citation check's verdict and may correct its answer."""
 
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Where each field's value came from: default, file, env or flag (not a setting)."""
@@ -200,9 +212,16 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             if value < 0:
                 raise ValueError(raw)
             return value
+        if name in CHOICES:
+            if str(raw) in CHOICES[name]:
+                return str(raw)
+            raise ValueError(raw)
         if default is None or kind is str:
             return str(raw) if raw is not None else None
     except (TypeError, ValueError):
         pass
+    if name in CHOICES:
+        raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
+                         f"expected one of {', '.join(CHOICES[name])}")
     raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
                      f"expected {'a whole number >= 0' if kind is int else 'a number >= 0' if kind is float else 'a ' + kind.__name__}")

@@ -446,15 +446,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.fresh:  # imported once here, inherited by every forked child
-        import bm25s  # noqa: E401,F401
-        import chromadb
-        import llama_index.core.ingestion
+        import bm25s  # noqa: F401
+        import chromadb  # noqa: F401
+        import llama_index.core.ingestion  # noqa: F401
         from llama_index.core.embeddings import MockEmbedding  # noqa: F401
 
-        import codeagent.cli.main
-        import codeagent.index.chunker  # noqa
-        import codeagent.index.embed_cache
-        import codeagent.index.store
+        import codeagent.cli.main  # noqa: F401
+        import codeagent.index.chunker  # noqa: F401
+        import codeagent.index.embed_cache  # noqa: F401
+        import codeagent.index.store  # noqa: F401
     # mkdtemp, not TemporaryDirectory: that one cleans up in an exit hook, which every
     # forked child would run (children run the exit hooks they inherit, as python does).
     tmp = tempfile.mkdtemp(prefix="kill-matrix-")

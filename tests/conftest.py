@@ -74,3 +74,26 @@ def tool_ctx(indexed_repo, minilm):
     ctx = ToolContext(indexed_repo, load_settings(indexed_repo, environ={}), embedding=minilm)
     yield ctx
     ctx.close()
+
+
+@pytest.fixture
+def session_for(indexed_repo, minilm):
+    """Sessions on the indexed fixture repository, talking to a fake Ollama `server` (None:
+    nothing listens). The scripts of the tests are the model's every reply, so no search is
+    made for the question before its first step unless a test asks for it."""
+    from codeagent.assistant.session import Session
+    from codeagent.settings import load_settings
+
+    sessions = []
+
+    def make(server, **settings):
+        flags = {"ollama_host": server.url if server else "http://127.0.0.1:9",
+                 "first_search": False, **settings}
+        session = Session(indexed_repo, load_settings(indexed_repo, flags, environ={}),
+                          embedding=minilm)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()

@@ -19,8 +19,11 @@ ANSWER = "Thought: I can answer.\nAnswer: MAX_REDIRECTS caps them (net/redirects
 
 
 def codeagent(*args, input=None):
+    # The scripts below are the model's every reply: no search is made for the question
+    # before its first step.
     return subprocess.run([sys.executable, "-m", "codeagent", *args], capture_output=True,
-                          text=True, input=input, env=dict(os.environ), timeout=300)
+                          text=True, input=input, timeout=300,
+                          env={**os.environ, "CODEAGENT_FIRST_SEARCH": "0"})
 
 
 def test_ask_streams_the_answer_to_stdout_and_the_steps_to_stderr(indexed_repo):
@@ -42,7 +45,7 @@ def test_ask_json_schema_and_the_incomplete_exit_code(indexed_repo):
     assert run.returncode == 0 and data["status"] == "ok"
     assert data["question"] == "What limits redirects?" and data["model"] == "codellama:34b"
     assert data["citations"] == [{"path": "net/redirects.py", "start": 3, "end": 3,
-                                  "valid": True, "reason": None}]
+                                  "valid": True, "reason": None, "seen": True}]
     step = data["steps"][0]
     assert (step["tool"], step["arguments"]) == ("grep", {"pattern": "MAX_REDIRECTS"})
     assert step["observation"].startswith("3 matches") and step["ms"] >= 0
@@ -76,9 +79,14 @@ def test_run_writes_every_result_and_goes_on_past_a_failure(indexed_repo, tmp_pa
                         "--ollama-host", server.url)
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert run.returncode == 7 and "3 questions, 1 failed" in run.stderr
-    assert [(r["id"], r["status"]) for r in results] == [("a", "ok"), (2, "error"), ("c", "ok")]
+    # "c" cites a file no tool showed: the citation exists, but the answer is unverified
+    # (the correction it is offered fails: the script has no reply left)
+    assert [(r["id"], r["status"]) for r in results] == [("a", "ok"), (2, "error"),
+                                                         ("c", "unverified")]
     assert "out of memory" in results[1]["reason"]
     assert results[2]["citations"][0]["valid"] is True
+    assert results[2]["citations"][0]["seen"] is False
+    assert "1 unverified" in run.stderr
     # each question is independent: the third request carries no earlier question
     assert "What limits redirects?" not in json.dumps(server.requests[-1]["messages"])
 

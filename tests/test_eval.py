@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -626,3 +627,99 @@ def test_eval_localize_with_a_missing_tasks_file_is_a_usage_error(tmp_path):
                "--mirrors", str(tmp_path), "--out", str(tmp_path / "preds.jsonl"))
     assert done.returncode == 2
     assert not (tmp_path / "preds.jsonl").exists()
+
+
+# --- 7. answer modes: the agent and RAG through the (fake) model ---------------------------
+
+def answering_model(cite_unseen: str | None = None):
+    """A fake model that answers with the location of the function the question names in
+    backticks, read off what it was shown: a search hit's header (agent) or a snippet's
+    header (rag). With `cite_unseen`, it cites that instead."""
+    from codeagent.testing.fake_ollama import Reply
+
+    def policy(request):
+        text = "\n".join(m.get("content") or "" for m in request["messages"])
+        asked = [m["content"] for m in request["messages"] if m["role"] == "user"][-1]
+        name = re.search(r"`(\w+)`", asked).group(1)
+        found = (re.search(rf"^(\S+):(\d+)-(\d+)  .*\b{name}\b", text, re.M)
+                 or re.search(rf"^(\S+) lines (\d+)-(\d+) of the file \(.*\b{name}\b", text,
+                              re.M))
+        where = cite_unseen or f"{found.group(1)}:{found.group(2)}-{found.group(3)}"
+        rag = request["messages"][0]["role"] == "user"
+        return Reply(f"It is {where}." if rag else f"Thought: found\nAnswer: It is {where}.")
+    return policy
+
+
+def answer_run(tmp_path, mirror, tasks, out, embedding, server, modes, **flags):
+    settings = load_settings(None, {"ollama_host": server.url, **flags}, environ={})
+    return evaluate(tasks, lambda repo: Checkout(mirror, tmp_path / "w3"), settings, modes,
+                    out, embedding=embedding, say=lambda line: None)
+
+
+def test_agent_and_rag_are_scored_by_the_files_their_answers_cite(tmp_path, tiny,
+                                                                   mock_embedding):
+    from codeagent.testing.fake_ollama import FakeOllama
+
+    mirror, a, b = tiny
+    tasks = tiny_tasks(a, b)
+    out = tmp_path / "answers.jsonl"
+    with FakeOllama(answering_model()) as server:
+        answer_run(tmp_path, mirror, tasks, out, mock_embedding, server,
+                   ["default", "agent", "rag"])
+        asked = len(server.requests)
+        # resumable like the retrieval modes: nothing is asked again
+        again = answer_run(tmp_path, mirror, tasks, out, mock_embedding, server,
+                           ["default", "agent", "rag"])
+    assert asked == 6 and len(server.requests) == asked and again.predictions == []
+    rows = {(r["instance_id"], r["mode"]): r for r in map(json.loads,
+                                                          out.read_text().splitlines())}
+    for t in tasks:
+        for mode in ("agent", "rag"):
+            row = rows[t.instance_id, mode]
+            assert row["found_files"] == t.gold_files
+            d = row["details"]
+            assert d["status"] == "ok" and d["citations"] == {"valid": 1, "invalid": 0,
+                                                              "unseen": 0}
+            assert d["llm_calls"] == 1 and d["prompt_paths_cited"] == 0
+    assert rows["tiny-a", "agent"]["details"]["tool_calls"] == ["multi_query_search"]
+    assert "pkg/reader.py:parse_header" in rows["tiny-a", "agent"]["found_functions"]
+    agent, rag = score(tasks, read_predictions(out), ["agent", "rag"])
+    assert agent.all.acc[1] == rag.all.acc[1] == 1.0
+    # a bug report is asked as one: which code must a fix change
+    first_question = [m for m in server.requests[0]["messages"] if m["role"] == "user"][0]
+    assert "bug report" in first_question["content"]
+
+
+def test_an_answer_citing_what_it_never_saw_ranks_nothing(tmp_path, tiny, mock_embedding):
+    from codeagent.testing.fake_ollama import FakeOllama
+
+    mirror, a, b = tiny
+    tasks = tiny_tasks(a, b)[1:2]
+    out = tmp_path / "unseen.jsonl"
+    with FakeOllama(answering_model(cite_unseen="pkg/writer.py:1-2")) as server:
+        answer_run(tmp_path, mirror, tasks, out, mock_embedding, server, ["agent"],
+                   first_search=False, citation_retries=0)
+    [row] = map(json.loads, out.read_text().splitlines())
+    assert row["found_files"] == [] and row["details"]["status"] == "unverified"
+    assert row["details"]["citations"] == {"valid": 0, "invalid": 0, "unseen": 1}
+    [agent] = score(tasks, read_predictions(out), ["agent"])
+    assert agent.all.acc[10] == 0.0
+
+
+def test_a_question_task_is_asked_as_it_is(tmp_path, tiny, mock_embedding):
+    from codeagent.testing.fake_ollama import FakeOllama
+
+    mirror, a, _ = tiny
+    tasks_file = tmp_path / "questions.jsonl"
+    tasks_file.write_text(json.dumps({
+        "instance_id": "q1", "repo": "local/tiny", "base_commit": a,
+        "question": "Where is `parse_header` defined?", "gold_files": ["pkg/reader.py"]}) + "\n")
+    [task] = load_tasks(tasks_file)
+    assert task.kind == "question" and task.query == "Where is `parse_header` defined?"
+    out = tmp_path / "q.jsonl"
+    with FakeOllama(answering_model()) as server:
+        answer_run(tmp_path, mirror, [task], out, mock_embedding, server, ["agent"])
+    first_question = [m for m in server.requests[0]["messages"] if m["role"] == "user"][0]
+    assert first_question["content"] == "Where is `parse_header` defined?"
+    [row] = map(json.loads, out.read_text().splitlines())
+    assert row["found_files"] == ["pkg/reader.py"]

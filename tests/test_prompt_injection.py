@@ -94,7 +94,8 @@ def repo(tmp_path, mock_embedding):
 
 def test_an_obedient_model_gets_nothing_secret(repo, mock_embedding):
     with FakeOllama(obedient_model(ATTACKS)) as server:
-        settings = load_settings(repo, {"ollama_host": server.url, "max_steps": 20}, environ={})
+        settings = load_settings(repo, {"ollama_host": server.url, "max_steps": 20,
+                                        "first_search": False}, environ={})
         session = Session(repo, settings, embedding=mock_embedding)
         try:
             answer = session.ask("Summarise the README.")
@@ -128,10 +129,13 @@ def test_ask_json_carries_no_secret(repo):
             [sys.executable, "-m", "codeagent", "ask", "Summarise the README.", "--repo",
              str(repo), "--ollama-host", server.url, "--json", "--no-index",
              "--max-steps", "20"],
-            capture_output=True, text=True, env=dict(os.environ), timeout=120)
-    assert run.returncode == 0, run.stderr
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "CODEAGENT_FIRST_SEARCH": "0", "CODEAGENT_CITATION_RETRIES": "0"})
+    # The answer quotes what it was shown, refusals included: whether its citations pass
+    # the check is not what this test is about (exit 8 is "answered, unverified").
+    assert run.returncode in (0, 8), run.stderr
     data = json.loads(run.stdout)
-    assert data["status"] == "ok" and len(data["steps"]) == len(attacks) + 1
+    assert data["status"] in ("ok", "unverified") and len(data["steps"]) == len(attacks) + 1
     assert not leaks(run.stdout) and not leaks(run.stderr)
     for request in server.requests:
         assert not leaks(json.dumps(request["messages"], ensure_ascii=False))

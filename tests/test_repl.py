@@ -61,7 +61,10 @@ def printed_lines(text):
 
 
 def settings_at(repo, server, **flags):
-    return load_settings(repo, {"ollama_host": server.url, **flags}, environ={})
+    # The REPL's own behaviour: the scripts are the model's every reply, so no search is made
+    # before the first step and no correction turn follows a failed citation check.
+    return load_settings(repo, {"ollama_host": server.url, "first_search": False,
+                                "citation_retries": 0, **flags}, environ={})
 
 
 def user_contents(request):
@@ -181,7 +184,7 @@ def test_rag_answers_from_one_retrieval(indexed_repo, minilm, tmp_path):
     lines = printed_lines(text)
     assert len(server.requests) == 1
     prompt = everything(server.requests[0])
-    assert "where are HTTP redirects followed?" in prompt and "net/redirects.py:" in prompt
+    assert "where are HTTP redirects followed?" in prompt and "net/redirects.py lines " in prompt
     assert not any(line.startswith("→") for line in lines)
     assert "Redirects are followed in net/redirects.py:17-28." in lines
     assert "✓ net/redirects.py:17-28" in lines
@@ -228,8 +231,8 @@ def test_index_command_makes_new_files_searchable(tmp_path, minilm):
 
 @pytest.mark.slow
 def test_search_only_mode_when_ollama_is_down(indexed_repo, minilm, tmp_path):
-    settings = load_settings(indexed_repo, {"ollama_host": f"http://127.0.0.1:{free_port()}"},
-                             environ={})
+    settings = load_settings(indexed_repo, {"ollama_host": f"http://127.0.0.1:{free_port()}",
+                                            "first_search": False}, environ={})
     with pytest.raises(LLMUnavailable) as down:
         check_ollama(settings, timeout=2)
     code, text = drive(indexed_repo, settings, "where are HTTP redirects followed?\r", tmp_path,

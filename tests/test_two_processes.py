@@ -57,7 +57,9 @@ def search_everything(k=20):
 def test_an_open_session_sees_what_another_process_indexed(indexed, mock_embedding):
     answer = "Thought: done\nAnswer: seen."
     with FakeOllama(scripted(search_everything(), answer, search_everything(), answer)) as server:
-        session = Session(indexed, load_settings(indexed, {"ollama_host": server.url}, environ={}),
+        session = Session(indexed, load_settings(indexed, {"ollama_host": server.url,
+                                                       "first_search": False,
+                                                       "citation_retries": 0}, environ={}),
                           embedding=mock_embedding)
         try:
             session.ask("what is there?")

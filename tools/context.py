@@ -113,7 +113,7 @@ class ToolContext:
                             "to its root, '~' is not allowed")
         if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw) or "://" in raw:
             raise ToolError(f"'{printable(raw)}' is an absolute path: give it relative to the "
-                            "repository root, e.g. 'src/app.py'")
+                            "repository root, as the other tools print it")
         normal = os.path.normpath(raw)
         if normal == ".." or normal.startswith("../"):
             raise ToolError(f"'{printable(raw)}' leads outside the repository")

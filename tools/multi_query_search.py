@@ -10,6 +10,7 @@ from .context import Budget, ToolContext, ToolError, snippet
 
 SNIPPET_LINES = 6
 MAX_K = 20
+ECHO_CHARS = 100
 
 
 def multi_query_search(
@@ -32,8 +33,10 @@ def multi_query_search(
     found = ctx.spans(question, k)
     if found.unsearchable:
         return f"{found.unsearchable}; list_files and grep read the files directly"
-    question = question.strip()
-    asked = "variants: " + " | ".join(f'"{variant}"' for variant in found.variants)
+    # A bug report can be the question: echoed whole (and once per variant), it would cost
+    # the model more tokens than the code found for it.
+    question = _short(question.strip())
+    asked = "variants: " + " | ".join(f'"{_short(variant)}"' for variant in found.variants)
     if not found.hits:
         return printable("\n".join([f'nothing found for "{question}" ({asked})', *found.notes,
                                     "try other words or names, grep for an exact string, "
@@ -61,3 +64,8 @@ def multi_query_search(
                             "ask for fewer with k, or narrow the question)")
     budget.lines.append("read_file(path, start_line) shows a span in full.")
     return "\n".join(budget.lines)
+
+
+def _short(text: str, width: int = ECHO_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width] + " ..."

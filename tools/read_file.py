@@ -14,7 +14,7 @@ MAX_WINDOW = 200
 
 def read_file(
     ctx: ToolContext,
-    path: Annotated[str, "File path relative to the repository root, e.g. 'src/app.py'."],
+    path: Annotated[str, "File path relative to the repository root, as the tools print it."],
     start_line: Annotated[int, "First line to show (1-based)."] = 1,
     end_line: Annotated[int | None, "Last line to show; default: as far as the window allows."] = None,
 ) -> str:

@@ -36,7 +36,9 @@ class Answer:
     question: str
     answer: str
     status: str
-    """ok, incomplete (a limit was hit: best effort) or error (nothing could be answered)."""
+    """ok (answered, every citation checked and seen), unverified (answered, but a citation
+    is invalid or of lines no tool showed, or there is none), incomplete (a limit was hit:
+    best effort) or error (nothing could be answered)."""
     mode: str
     model: str
     citations: list[Citation] = field(default_factory=list)
@@ -48,11 +50,14 @@ class Answer:
     """For an error: how to fix it."""
     sources: list[str] = field(default_factory=list)
     """In rag mode, the snippets the answer was written from (path:start-end)."""
+    protocol: str | None = None
+    """In agent mode, how the model called tools: react or native."""
 
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "status": self.status,
                 "reason": self.reason, "hint": self.hint, "mode": self.mode,
-                "model": self.model, "citations": [c.to_json() for c in self.citations],
+                "model": self.model, "protocol": self.protocol,
+                "citations": [c.to_json() for c in self.citations],
                 "sources": self.sources, "steps": [s.to_json() for s in self.steps],
                 "timings": self.timings}
 
@@ -62,7 +67,8 @@ class Event:
     """What the screen shows while a question runs."""
 
     kind: str
-    """tool, observation, retry, answer (a piece of the answer), stopped."""
+    """tool, observation, retry (a reply refused), check (the citation check failed: a
+    corrected answer follows), answer (a piece of the answer), stopped."""
     text: str
     data: dict[str, Any] = field(default_factory=dict)
 

@@ -9,14 +9,23 @@ from typing import Any
 
 from codeagent.textfile import decode, split_lines
 
-# A path, then :line or :start-end (an L before numbers is tolerated). To tell a path from
-# prose ("note:1"), it has a directory, or an extension, or is a dotfile (.env).
+# A path, then its lines: `path:12`, `path:12-40` (an L before numbers is tolerated), and
+# the forms models and people write as often: `path lines 12-40`, `path, line 12`,
+# `path: Lines 12-40`, `path at lines 12-40`, `path (lines 12-40)`, `path#L12-L40`, the
+# path in backticks or <angle brackets>. To tell
+# a path from prose ("note:1"), it has a directory, or an extension, or is a dotfile.
+PATH = (r"(?:\.{1,2}/|/)?(?:[\w.@+-]+/)+[\w.@+-]+"   # with directories (absolute too:
+                                                   # the check says why that is wrong)
+        r"|\.[\w@+-][\w.@+-]*"                         # a dotfile: .env, .gitignore
+        r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z0-9_]+")    # a file name with an extension
 CITATION = re.compile(
-    r"(?<![\w/.-])("
-    r"(?:\.{1,2}/)?(?:[\w.@+-]+/)+[\w.@+-]+"      # with directories
-    r"|\.[\w@+-][\w.@+-]*"                         # a dotfile: .env, .gitignore
-    r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z0-9_]+"     # a file name with an extension
-    r"):L?(\d+)(?:-L?(\d+))?(?!\w)(?!\.\d)")      # a sentence's full stop may follow
+    r"(?<![\w/.-])[<`]?(" + PATH + r")[>`]?"
+    r"(?::L?|#L|[,:]? ?\(?(?:at |in )?[Ll]ines? )(\d+)(?:(?:-|\u2013| to )L?(\d+))?"
+    r"(?!\w)(?!\.\d)")                                  # a sentence's full stop may follow
+# The lines first: `line 12 of path`, `lines 12-40 in path`.
+CITATION_LINES_FIRST = re.compile(
+    r"\b[Ll]ines? (\d+)(?:(?:-|\u2013| to )(\d+))? (?:of|in) (?:the file )?[<`]?(" + PATH
+    + r")(?![\w/])")
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,8 @@ class Citation:
     valid: bool
     reason: str | None = None
     """Why it is not valid."""
+    seen: bool | None = None
+    """Whether a tool result showed these lines (None: not checked)."""
 
     @property
     def location(self) -> str:
@@ -36,16 +47,15 @@ class Citation:
         return asdict(self)
 
 
-def check_citations(answer: str, ctx: Any) -> list[Citation]:
+def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citation]:
     """Every distinct citation in `answer`, in order, checked; `ctx` is a ToolContext (its
-    jail decides what is inside the repository)."""
+    jail decides what is inside the repository); with `evidence` (an `Evidence`), whether
+    the model was shown those lines."""
     from codeagent.tools import ToolError
 
     seen, found = set(), []
     lines_of: dict[str, int | None] = {}
-    for match in CITATION.finditer(answer):
-        raw, start = match.group(1), int(match.group(2))
-        end = int(match.group(3) or start)
+    for raw, start, end in _cited(answer):
         path = raw[2:] if raw.startswith("./") else raw
         if (path, start, end) in seen:
             continue
@@ -65,8 +75,29 @@ def check_citations(answer: str, ctx: Any) -> list[Citation]:
             reason = f"not a line range ({start}-{end})"
         elif end > total:
             reason = f"line {end} is past the end ({rel} has {total} lines)"
-        found.append(Citation(rel, start, end, reason is None, reason))
+        shown = None if evidence is None or reason else evidence.covers(rel, start, end)
+        found.append(Citation(rel, start, end, reason is None, reason, shown))
     return found
+
+
+def _cited(answer: str) -> list[tuple[str, int, int]]:
+    """(path, start, end) of every citation in `answer`, in the order written."""
+    found = [(m.start(), m.group(1), int(m.group(2)), int(m.group(3) or m.group(2)))
+             for m in CITATION.finditer(answer)]
+    found += [(m.start(), m.group(3), int(m.group(1)), int(m.group(2) or m.group(1)))
+              for m in CITATION_LINES_FIRST.finditer(answer)]
+    return [(path, start, end) for _, path, start, end in sorted(found)]
+
+
+def citation_problems(citations: list[Citation]) -> list[str]:
+    """What keeps an answer from being verified, one line each: citations that are not
+    valid, valid ones of lines no tool result showed, or no valid citation at all."""
+    problems = [f"{c.location}: {c.reason}" for c in citations if not c.valid]
+    problems += [f"{c.location}: no tool result showed these lines" for c in citations
+                 if c.valid and c.seen is False]
+    if not any(c.valid for c in citations):
+        problems.append("the answer cites no code: give the location of the lines it rests on")
+    return problems
 
 
 def _line_count(path: Any) -> int | None:

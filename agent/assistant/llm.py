@@ -18,18 +18,21 @@ ANSWER_TOKENS = 1024
 STOP = ["\nObservation:"]
 
 
-def make_llm(settings: Settings) -> Any:
+def make_llm(settings: Settings, native: bool = False) -> Any:
     """A client per question (its async connection pool belongs to the question's event
-    loop), sharing one SSL context: building one loads the CA bundle, about 20 ms."""
+    loop), sharing one SSL context: building one loads the CA bundle, about 20 ms.
+    `native`: the model calls tools through Ollama's API (no ReAct stop sequence)."""
     import ollama
     from llama_index.llms.ollama import Ollama
 
     timeout = float(settings.request_timeout)
+    options: dict[str, Any] = {"num_predict": ANSWER_TOKENS}
+    if not native:
+        options["stop"] = STOP
     return Ollama(model=settings.llm_model, base_url=settings.ollama_host,
                   request_timeout=timeout, context_window=settings.context_window,
                   temperature=settings.temperature, keep_alive=settings.keep_alive,
-                  is_function_calling_model=False,
-                  additional_kwargs={"stop": STOP, "num_predict": ANSWER_TOKENS},
+                  is_function_calling_model=native, additional_kwargs=options,
                   client=ollama.Client(settings.ollama_host, timeout=timeout,
                                        verify=_ssl_context()),
                   async_client=ollama.AsyncClient(settings.ollama_host, timeout=timeout,
@@ -61,6 +64,34 @@ def check_ollama(settings: Settings, timeout: float = 5.0) -> list[str]:
                              f"run `ollama pull {settings.llm_model}` (pulled now: {pulled}), "
                              "or choose one with --llm-model")
     return models
+
+
+def capabilities(settings: Settings, timeout: float = 5.0) -> set[str]:
+    """What Ollama says the model can do (/api/show: "completion", "tools", ...); empty when
+    it does not say (an old Ollama), which counts as no tool calling."""
+    import httpx
+
+    try:
+        reply = httpx.post(f"{settings.ollama_host}/api/show",
+                           json={"model": settings.llm_model}, timeout=timeout)
+        reply.raise_for_status()
+        return set(reply.json().get("capabilities") or [])
+    except (httpx.HTTPError, ValueError):
+        return set()
+
+
+def choose_protocol(settings: Settings, model_capabilities: set[str]) -> str:
+    """"react" or "native" for this model. auto takes native tool calls where the model has
+    them (measured on qwen2.5-coder:1.5b, bench/README.md), else the ReAct text protocol,
+    which any model can follow (codellama has no tool calling in Ollama)."""
+    wanted = settings.agent_protocol
+    if wanted == "native" and "tools" not in model_capabilities:
+        raise LLMUnavailable(f"the model '{settings.llm_model}' has no tool calling in Ollama "
+                             "(its /api/show lists no 'tools' capability)",
+                             "use --agent-protocol react (or auto), or a model with tools")
+    if wanted == "auto":
+        return "native" if "tools" in model_capabilities else "react"
+    return wanted
 
 
 def has_model(models: list[str], wanted: str) -> bool:

@@ -96,7 +96,7 @@ class CodeFormatter(ReActChatFormatter):
         for i in observations[:-1]:  # the newest observation is what the model acts on
             if size() <= self.budget_chars:
                 break
-            steps[i] = _trimmed(steps[i])
+            steps[i] = trimmed(steps[i])
         while size() > self.budget_chars and len(history) > 1:
             history.pop(0)
         reasoning = [ChatMessage(role=self.observation_role if isinstance(
@@ -156,7 +156,7 @@ def remembered(step: BaseReasoningStep) -> str:
     return step_text(step)
 
 
-def _trimmed(observation: str) -> str:
+def trimmed(observation: str) -> str:
     lines = observation.split("\n")
     if len(lines) <= 3:
         return observation

@@ -1,56 +1,80 @@
 """A conversation about one repository: questions in, checked answers out.
 
-`Session.ask` runs one question through the ReAct agent (or, with mode="rag", one
-retrieval and one generation), turns the workflow's event stream into recorded steps and
-live events for the screen, enforces the wall time around it (a request that hangs cannot
-outlast the limit), and checks every citation of the answer against the repository. The
-memory carries the conversation, so a follow-up question can build on the last answer.
+`Session.ask` runs one question:
+1. with `first_search`, a multi_query_search for it, put where the model keeps its own
+   steps: even a model that answers after one step answers from the best retrieval;
+2. the agent (ReAct text or native tool calls, by the model: `llm.choose_protocol`), or,
+   with mode="rag", one retrieval and one generation;
+3. the citation check: every `path:line` must exist, and must be lines some tool result
+   showed. An answer that fails it is shown the verdict and may correct itself
+   (`citation_retries` times); one that still fails is `unverified`, never `ok`.
+The wall time is enforced around all of it (a request that hangs cannot outlast the
+limit), and the memory carries the conversation, so a follow-up can build on an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from codeagent.assistant.answer import Answer, Emit, Event, Step
-from codeagent.assistant.citations import check_citations
+from codeagent.assistant.answer import Answer, Emit
+from codeagent.assistant.citations import check_citations, citation_problems
+from codeagent.assistant.evidence import Evidence
+from codeagent.assistant.limits import Limits
+from codeagent.assistant.recorder import Recorder
 from codeagent.errors import CodeagentError
 from codeagent.settings import Settings
 
-OBSERVATION_EXCERPT = 600
+FIRST_SEARCH = "multi_query_search"
+FIRST_SEARCH_K = 8
+CORRECTION_STEPS = 3
+"""Tool steps a correction turn may take (to read what it wants to cite)."""
 
 
 class Session:
     def __init__(self, repo: Path, settings: Settings, *, embedding: Any = None,
-                 llm_factory: Callable[[Settings], Any] | None = None,
-                 tool_names: list[str] | None = None, header: str = "react_header") -> None:
+                 tool_names: list[str] | None = None, header: str | None = None,
+                 protocol: str | None = None, verify: bool = True) -> None:
+        """`header` and `protocol` fix the system prompt and the protocol (review's);
+        `verify` holds answers to the citation check (review checks its findings itself)."""
         from llama_index.core.memory import ChatMemoryBuffer
 
-        from codeagent.assistant.llm import make_llm
         from codeagent.tools import ToolContext, build_tools
 
         self.repo, self.settings = repo, settings
-        self.make_llm = llm_factory or make_llm
-        self.header = header
+        self.header, self.verify = header, verify
+        self._protocol = protocol
         self.ctx = ToolContext(repo, settings, embedding=embedding)
         self.tools = build_tools(self.ctx, tool_names)
         self.memory = ChatMemoryBuffer.from_defaults(token_limit=settings.context_window // 2)
         self.answers: list[Answer] = []
 
-    def ask(self, question: str, mode: str = "agent", emit: Emit | None = None) -> Answer:
-        """Answer one question; Ctrl-C cancels it (KeyboardInterrupt) and keeps the session."""
+    @property
+    def protocol(self) -> str:
+        """react or native: what the settings ask, for what the model can do."""
+        if self._protocol is None:
+            from codeagent.assistant.llm import capabilities, choose_protocol
+
+            self._protocol = choose_protocol(self.settings, capabilities(self.settings))
+        return self._protocol
+
+    def ask(self, question: str, mode: str = "agent", emit: Emit | None = None,
+            search: str | None = None) -> Answer:
+        """Answer one question; Ctrl-C cancels it (KeyboardInterrupt) and keeps the session.
+        `search` is the text the first search looks for (default: the question)."""
         emit = emit or (lambda event: None)
         started = time.monotonic()
         self.ctx.refresh()
         before = self.memory.get_all()
+        evidence = Evidence()
         try:
             if mode == "rag":
-                answer = asyncio.run(self._rag(question, emit))
+                answer = asyncio.run(self._rag(question, emit, evidence))
             else:
-                answer = asyncio.run(self._agent(question, emit))
+                answer = asyncio.run(self._agent(question, emit, evidence, search or question))
         except CodeagentError as exc:
             answer = Answer(question, "", "error", mode, self.settings.llm_model,
                             reason=exc.message, hint=exc.hint)
@@ -60,7 +84,10 @@ class Session:
         if answer.status == "error":
             self.memory.set(before)
         answer.timings["total_ms"] = round((time.monotonic() - started) * 1000, 1)
-        answer.citations = check_citations(answer.answer, self.ctx)
+        answer.citations = check_citations(answer.answer, self.ctx, evidence)
+        problems = citation_problems(answer.citations)
+        if self.verify and answer.status == "ok" and problems:
+            answer.status, answer.reason = "unverified", "; ".join(problems)
         self.answers.append(answer)
         return answer
 
@@ -72,44 +99,102 @@ class Session:
     def close(self) -> None:
         self.ctx.close()
 
-    async def _agent(self, question: str, emit: Emit) -> Answer:
-        from codeagent.assistant.react import Limits, build_agent
+    async def _agent(self, question: str, emit: Emit, evidence: Evidence,
+                     search: str) -> Answer:
+        from codeagent.assistant.llm import make_llm
 
-        llm = self.make_llm(self.settings)
-        self.ctx.llm = llm
         limits = Limits.from_settings(self.settings)
-        agent = build_agent(self.tools, llm, limits, self.header)
-        handler = agent.run(user_msg=question, memory=self.memory,
+        deadline = time.monotonic() + limits.seconds
+        native = self.protocol == "native"
+        llm = make_llm(self.settings, native=native)
+        self.ctx.llm = llm
+        record = Recorder(emit, evidence, native)
+        first = self._first_search(search, record)
+        answer = await self._run(question, llm, limits, record, [first] if first else [], first)
+        made = [(s.tool, s.arguments) for s in record.steps if s.tool]
+        for _ in range(self.settings.citation_retries if self.verify else 0):
+            problems = citation_problems(check_citations(answer.answer, self.ctx, evidence))
+            left = deadline - time.monotonic()
+            if answer.status != "ok" or not problems or left < 1:
+                break
+            from codeagent.prompts import load_prompt
+
+            record.checked(problems)
+            turn = replace(limits, seconds=left, max_steps=CORRECTION_STEPS)
+            corrected = await self._run(load_prompt("citation_check", problems="\n".join(
+                f"- {p}" for p in problems)), llm, turn, record, made)
+            if corrected.status == "error":  # the model failed: the answer stays as it was
+                break
+            answer = corrected
+            made = [(s.tool, s.arguments) for s in record.steps if s.tool]
+        answer.question = question
+        return answer
+
+    def _first_search(self, search: str, record: Recorder) -> tuple[str, dict, str] | None:
+        """The question's best retrieval, made before the model's first step: (tool,
+        arguments, result)."""
+        if not self.settings.first_search or FIRST_SEARCH not in [
+                t.metadata.get_name() for t in self.tools]:
+            return None
+        from codeagent.tools import TOOLS, bind
+
+        arguments = {"question": search, "k": FIRST_SEARCH_K}
+        llm, self.ctx.llm = self.ctx.llm, None  # heuristic variants: no model call for it
+        started = time.monotonic()
+        try:
+            observation = bind(TOOLS[FIRST_SEARCH], self.ctx)(**arguments)
+        finally:
+            self.ctx.llm = llm
+        record.searched(FIRST_SEARCH, arguments, observation,
+                        (time.monotonic() - started) * 1000)
+        return FIRST_SEARCH, arguments, observation
+
+    async def _run(self, message: str, llm: Any, limits: Limits, record: Recorder,
+                   made: list[tuple[str, dict]],
+                   first: tuple[str, dict, str] | None = None) -> Answer:
+        """One run of the agent on `message`, with the conversation so far; `made` are the
+        calls it must not make again, `first` a call to show as its first step."""
+        from llama_index.core.workflow import Context
+
+        from codeagent.assistant.agents import build_agent, seed
+
+        agent = build_agent(self.protocol, self.tools, llm, limits, self.header,
+                            [(tool, arguments) for tool, arguments, *_ in made])
+        ctx = Context(agent)
+        if first is not None:
+            await seed(ctx, agent, self.protocol, *first)
+        handler = agent.run(user_msg=message, memory=self.memory, ctx=ctx,
                             max_iterations=limits.iterations)
-        record = _Recorder(emit)
+        model = self.settings.llm_model
         try:
             await asyncio.wait_for(record.follow(handler), limits.seconds + limits.grace_seconds)
             result = await handler
         except asyncio.TimeoutError:
             await _cancel(handler)
-            return record.unfinished(question, self.settings.llm_model,
+            return record.unfinished(message, model,
                                      f"the time limit of {limits.seconds:.0f} s was reached")
         except asyncio.CancelledError:
             await _cancel(handler)
             raise
         except Exception as exc:  # the model server failed mid-question
             problem = self._llm_problem(exc)
-            answer = record.unfinished(question, self.settings.llm_model, problem.message)
-            answer.status = "error" if not record.steps else "incomplete"
+            answer = record.unfinished(message, model, problem.message)
+            answer.status = "error" if not any(s.llm_ms for s in record.steps) else "incomplete"
             answer.hint = problem.hint
             return answer
         text = (result.response.content or "").strip()
-        return Answer(question, text, "incomplete" if record.stopped else "ok", "agent",
-                      self.settings.llm_model, steps=record.steps,
-                      timings=record.timings(), reason=record.stopped)
+        return Answer(message, text, "incomplete" if record.stopped else "ok", "agent", model,
+                      steps=record.steps, timings=record.timings(), reason=record.stopped,
+                      protocol=self.protocol)
 
-    async def _rag(self, question: str, emit: Emit) -> Answer:
+    async def _rag(self, question: str, emit: Emit, evidence: Evidence) -> Answer:
+        from codeagent.assistant.llm import make_llm
         from codeagent.assistant.rag import rag_answer
 
-        llm = self.make_llm(self.settings)
+        llm = make_llm(self.settings)
         self.ctx.llm = None  # one retrieval, no LLM rewrites: this is the fast path
         try:
-            return await rag_answer(self.ctx, question, llm, emit)
+            return await rag_answer(self.ctx, question, llm, emit, evidence)
         except CodeagentError:
             raise
         except Exception as exc:
@@ -122,91 +207,6 @@ class Session:
 
         return explain_llm_error(exc, self.settings) or CodeagentError(
             f"the question failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-
-
-class _Recorder:
-    """Turns the workflow's events into Steps and screen Events."""
-
-    def __init__(self, emit: Emit) -> None:
-        self.emit = emit
-        self.steps: list[Step] = []
-        self.stopped: str | None = None
-        self._llm_started = time.monotonic()
-        self._tool_started = 0.0
-        self._shown = 0  # characters of the current reply's answer already emitted
-        self._llm_ms = 0.0
-        self._tools_ms = 0.0
-
-    async def follow(self, handler: Any) -> None:
-        from llama_index.core.agent.workflow.workflow_events import (AgentOutput, AgentStream,
-                                                                     ToolCall, ToolCallResult)
-
-        from codeagent.assistant.react import Stopped
-
-        async for event in handler.stream_events():
-            if isinstance(event, AgentStream):
-                self._stream(event.response or "")
-            elif isinstance(event, AgentOutput):
-                self._output(event)
-            elif isinstance(event, ToolCallResult):
-                self._result(event)
-            elif isinstance(event, ToolCall):
-                self._tool_started = time.monotonic()
-                self.emit(Event("tool", event.tool_name, {"arguments": event.tool_kwargs}))
-            elif isinstance(event, Stopped):
-                self.stopped = event.detail
-                self.emit(Event("stopped", event.detail))
-
-    def _stream(self, response: str) -> None:
-        found = re.search(r"^\s*Answer:\s*", response, re.M)
-        if found and re.search(r"^\s*Action:", response[:found.start()], re.M):
-            return  # the parser takes an Action before an Answer: this reply is a tool call
-        if found and len(response) > found.end() + self._shown:
-            self.emit(Event("answer", response[found.end() + self._shown:]))
-            self._shown = len(response) - found.end()
-
-    def _output(self, event: Any) -> None:
-        now = time.monotonic()
-        llm_ms = (now - self._llm_started) * 1000
-        self._llm_ms += llm_ms
-        self._llm_started, self._shown = now, 0
-        text = event.response.content or ""
-        thought = re.search(r"Thought:\s*(.*?)(?=^\s*(?:Action|Answer):|\Z)", text, re.S | re.M)
-        raw = event.raw if isinstance(event.raw, dict) else {}
-        step = Step(thought.group(1).strip() if thought else "", None, {}, llm_ms=round(llm_ms, 1),
-                    prompt_tokens=raw.get("prompt_eval_count"))
-        if event.retry_messages:
-            step.error = event.retry_messages[-1].content
-            self.steps.append(step)
-            self.emit(Event("retry", step.error or ""))
-        elif event.tool_calls:
-            step.tool, step.arguments = event.tool_calls[0].tool_name, event.tool_calls[0].tool_kwargs
-            self.steps.append(step)
-
-    def _result(self, event: Any) -> None:
-        now = time.monotonic()
-        spent = (now - self._tool_started) * 1000
-        self._tools_ms += spent
-        self._llm_started = now
-        observation = str(event.tool_output.content)
-        for step in reversed(self.steps):
-            if step.tool == event.tool_name and not step.observation:
-                step.observation, step.ms = observation[:OBSERVATION_EXCERPT], round(spent, 1)
-                break
-        self.emit(Event("observation", observation.split("\n", 1)[0][:200],
-                        {"tool": event.tool_name}))
-
-    def timings(self) -> dict[str, float]:
-        return {"llm_ms": round(self._llm_ms, 1), "tools_ms": round(self._tools_ms, 1)}
-
-    def unfinished(self, question: str, model: str, why: str) -> Answer:
-        """The best answer without the model: what the tools found before the stop."""
-        from codeagent.assistant.react import best_effort_answer
-
-        self.emit(Event("stopped", why))
-        text = best_effort_answer(why, [(s.tool, s.arguments, s.observation) for s in self.steps if s.tool])
-        return Answer(question, text, "incomplete", "agent", model, steps=self.steps,
-                      timings=self.timings(), reason=why)
 
 
 async def _cancel(handler: Any) -> None:

@@ -15,7 +15,7 @@ import click
 
 from codeagent.cli.common import (CONTEXT, agent_options, emit_json, repo_option, settings_from,
                                   store_options, update_index)
-from codeagent.errors import EXIT_INCOMPLETE, EXIT_SOME_FAILED, LLMUnavailable
+from codeagent.errors import EXIT_INCOMPLETE, EXIT_SOME_FAILED, EXIT_UNVERIFIED, LLMUnavailable
 
 
 @click.command(context_settings=CONTEXT)
@@ -35,8 +35,9 @@ def ask(question: str, repo: Path, mode: str, as_json: bool, no_index: bool,
 
     The answer streams to stdout as it is written; the agent's steps (which tool, with
     what) go to stderr. Citations are checked against the files afterwards. Exit status:
-    0 answered, 6 answered incompletely (a step or time limit was hit), 3 index problem,
-    4 Ollama unreachable or model missing.
+    0 answered with every citation checked, 6 answered incompletely (a step or time limit
+    was hit), 8 answered but unverified (a citation invalid or of lines no tool showed, or
+    none), 3 index problem, 4 Ollama unreachable or model missing.
     """
     from codeagent.assistant.llm import check_ollama
     from codeagent.assistant.session import Session
@@ -59,6 +60,8 @@ def ask(question: str, repo: Path, mode: str, as_json: bool, no_index: bool,
         raise LLMUnavailable(answer.reason or "the question failed", answer.hint)
     if answer.status == "incomplete":
         sys.exit(EXIT_INCOMPLETE)
+    if answer.status == "unverified":
+        sys.exit(EXIT_UNVERIFIED)
 
 
 @click.command(context_settings=CONTEXT)
@@ -92,12 +95,13 @@ def run(questions: TextIO, repo: Path, output: TextIO, mode: str, no_index: bool
         update_index(repo, settings, quiet=True)
     session = Session(repo, settings)
     progress = BatchProgress(len(items)) if sys.stderr.isatty() else None
-    failed = 0
+    failed = unverified = 0
     try:
         for item in items:
             session.reset()  # batch questions are independent
             answer = session.ask(item["question"], item["mode"])
             failed += answer.status == "error"
+            unverified += answer.status == "unverified"
             output.write(json.dumps({"id": item["id"], **answer.to_json()},
                                     ensure_ascii=False) + "\n")
             output.flush()
@@ -107,7 +111,8 @@ def run(questions: TextIO, repo: Path, output: TextIO, mode: str, no_index: bool
         session.close()
         if progress:
             progress.stop()
-    click.echo(f"{len(items)} questions, {failed} failed", err=True)
+    click.echo(f"{len(items)} questions, {failed} failed"
+               + (f", {unverified} unverified" if unverified else ""), err=True)
     if failed:
         sys.exit(EXIT_SOME_FAILED)
 
@@ -191,6 +196,9 @@ class _Printer:
         elif event.kind == "retry":
             self.err.write(f"   (the model's reply was refused: "
                            f"{printable(event.text.splitlines()[0] if event.text else '')})\n")
+        elif event.kind == "check":
+            self.out.write("\n")  # the corrected answer follows on a line of its own
+            self.err.write(f"   ({printable(event.text)}; the model corrects its answer)\n")
         elif event.kind == "stopped":
             self.err.write(f"   (stopped: {printable(event.text)})\n")
         self.err.flush()
@@ -200,7 +208,7 @@ def _print_outcome(answer: Any, out: TextIO, err: TextIO) -> None:
     """After the streamed answer: what was not streamed, and the citation check."""
     from codeagent.cli.console import citation_lines
 
-    if answer.mode == "agent" and answer.status != "ok" and answer.answer:
+    if answer.mode == "agent" and answer.status == "incomplete" and answer.answer:
         out.write(answer.answer)  # a best-effort answer is made after the stream
     out.write("\n")
     for line in citation_lines(answer):

@@ -100,11 +100,13 @@ def citation_lines(answer: Any) -> list[str]:
     """Every citation of an answer, checked: verified ones and the others with the reason."""
     if not answer.citations:
         return ["citations: none"] if answer.answer else []
-    good = sum(c.valid for c in answer.citations)
+    good = sum(c.valid and c.seen is not False for c in answer.citations)
     lines = [f"citations: {good} of {len(answer.citations)} verified"]
     for c in answer.citations:
-        verdict = "ok " if c.valid else "BAD"
-        lines.append(f"  {verdict} {printable(c.location)}" + ("" if c.valid else f"  ({c.reason})"))
+        why = c.reason if not c.valid else "no tool result showed these lines" if (
+            c.seen is False) else None
+        lines.append(f"  {'BAD' if why else 'ok '} {printable(c.location)}"
+                     + (f"  ({why})" if why else ""))
     return lines
 
 

@@ -1,4 +1,5 @@
-"""`codeagent eval localize` and `codeagent eval history`: retrieval measured per mode."""
+"""`codeagent eval localize` and `codeagent eval history`: retrieval, and the agent's and
+RAG's answers, measured per mode on the same tasks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import click
 
-from codeagent.cli.common import CONTEXT, emit_json, repo_option, store_options
+from codeagent.cli.common import CONTEXT, agent_options, emit_json, repo_option, store_options
 
 DEFAULT_WORKDIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
     / "codeagent" / "eval"
@@ -23,8 +24,10 @@ def _common(f: Any) -> Any:
                      default=DEFAULT_WORKDIR, show_default=True,
                      help="Where the checkouts (and their indexes) live between runs.")(f)
     f = click.option("--mode", "modes", multiple=True, type=click.Choice(_modes()),
-                     help="Retrieval modes to run (repeatable; default: all).")(f)
-    return store_options(f)
+                     help="Modes to run (repeatable; default: every retrieval mode). agent "
+                          "and rag answer each task through the Ollama model, and the files "
+                          "their checked citations name are the ranking.")(f)
+    return agent_options(store_options(f))
 
 
 def _say(line: str) -> None:
@@ -32,9 +35,10 @@ def _say(line: str) -> None:
 
 
 def _modes() -> list[str]:
+    from codeagent.evaluation.answers import MODES as ANSWER_MODES
     from codeagent.evaluation.localize import MODES
 
-    return list(MODES)
+    return [*MODES, *ANSWER_MODES]
 
 
 @click.group(context_settings=CONTEXT)
@@ -124,6 +128,8 @@ def history(repo: Path, commits: int, out: Path | None, modes: tuple[str, ...],
 def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str, ...], out: Path,
          references: list[tuple[str, Path]], fresh: bool, as_json: bool,
          flags: dict[str, Any]) -> None:
+    from codeagent.evaluation.answers import MODES as ANSWER_MODES
+    from codeagent.evaluation.answers import summary_rows, summary_table
     from codeagent.evaluation.localize import MODES
     from codeagent.evaluation.runs import evaluate, read_predictions, score, table
     from codeagent.index.embedding import default_allows_fallback, load_embedding
@@ -136,6 +142,11 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str,
     # The settings of the repository evaluated (its .codeagent.toml, for history), the
     # environment and the flags; the checkout's own files are not trusted for them.
     base = load_settings(config_root, flags)
+    answering = [m for m in chosen if m in ANSWER_MODES]
+    if answering:  # a missing model is one message now, not an error per task later
+        from codeagent.assistant.llm import check_ollama
+
+        check_ollama(base)
     # As for `codeagent index`: the default model falls back to the bundled one (with a
     # warning naming both); a model the user chose must load or the run stops.
     embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size,
@@ -155,14 +166,20 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str,
         covered = {p.instance_id for p in predictions if p.mode == name}
         subsets[name] = score([t for t in tasks if t.instance_id in covered], predictions,
                               [*chosen, name])
+    answers = summary_rows([p for p in predictions if p.instance_id in
+                            {t.instance_id for t in tasks}], answering)
     if as_json:
         emit_json({"model": embedding[1].name, "predictions": str(out),
+                   "llm_model": base.llm_model if answering else None,
                    "index_seconds": round(run.index_seconds, 1), "embedded": run.embedded,
-                   "rows": [row.to_json() for row in rows],
+                   "rows": [row.to_json() for row in rows], "answers": answers,
                    "on_reference_tasks": {name: [row.to_json() for row in subset]
                                           for name, subset in subsets.items()}})
     else:
         click.echo(table(rows))
+        if answers:
+            click.echo(f"\nHow the answers came about ({base.llm_model}):\n")
+            click.echo(summary_table(answers))
         for name, subset in subsets.items():
             click.echo(f"\nOn the {subset[-1].all.tasks} tasks that {name} predicted:\n")
             click.echo(table(subset))

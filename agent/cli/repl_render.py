@@ -68,6 +68,8 @@ def event_line(event: Any) -> tuple[str, str] | None:
         return "class:observation", f"  ← {printable(event.text)}"
     if event.kind == "retry":
         return "class:retry", f"! retry: {_first_line(event.text)}"
+    if event.kind == "check":
+        return "class:retry", f"! {_first_line(event.text)}; the model corrects its answer"
     if event.kind == "stopped":
         return "class:stopped", f"(stopped: {event.text})"
     return None
@@ -77,12 +79,16 @@ def citation_summary(citations: list[Any]) -> str:
     """`citations: 3 verified, 1 not found: a.py:9 (no such file in the repository)`."""
     if not citations:
         return "citations: none in the answer"
-    good = [c for c in citations if c.valid]
+    good = [c for c in citations if c.valid and c.seen is not False]
     bad = [c for c in citations if not c.valid]
+    unseen = [c for c in citations if c.valid and c.seen is False]
     text = f"citations: {len(good)} verified"
     if bad:
         text += f", {len(bad)} not found: " + "; ".join(f"{c.location} ({c.reason})"
                                                         for c in bad)
+    if unseen:
+        text += f", {len(unseen)} of lines no tool showed: " + "; ".join(
+            c.location for c in unseen)
     return text
 
 
@@ -90,9 +96,11 @@ def outcome_lines(answer: Any) -> list[tuple[str, str]]:
     """(style, text) lines after an answer: its citations, then its status when not ok."""
     lines = []
     if answer.answer:
-        bad = any(not c.valid for c in answer.citations)
+        bad = any(not c.valid or c.seen is False for c in answer.citations)
         lines.append(("class:bad" if bad else "class:ok", citation_summary(answer.citations)))
-    if answer.status == "incomplete":
+    if answer.status == "unverified":
+        lines.append(("class:stopped", f"(unverified: {answer.reason})"))
+    elif answer.status == "incomplete":
         lines.append(("class:stopped", f"(incomplete: {answer.reason})"))
     elif answer.status == "error":
         lines.append(("class:error", f"error: {answer.reason}"))

@@ -67,7 +67,7 @@ class Localizer:
             retrieved = [path for path, _, _ in spans]
             files = mentions.rank_files(query, retrieved)
             spans = [spans[i] for i in mentions.reorder(query, retrieved, files)]
-        return Ranking(files, self._functions(spans, [p for p, _ in files]))
+        return Ranking(files, self.functions(spans, [p for p, _ in files]))
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
@@ -87,7 +87,7 @@ class Localizer:
     def _retrievers(self) -> list[Any]:
         return [self._vector, *([self._keyword] if self._keyword else [])]
 
-    def _functions(self, spans: list[tuple[str, int, int]], files: list[str]) -> list[str]:
+    def functions(self, spans: list[tuple[str, int, int]], files: list[str]) -> list[str]:
         """The definitions overlapping the ranked chunks, in chunk order, innermost first;
         then those of the ranked files not reached by a chunk, in file order."""
         defs = self._all_definitions()

@@ -1,4 +1,4 @@
-"""`codeagent eval`: how well retrieval finds the files a fix changed, per retrieval mode.
+"""`codeagent eval`: how well retrieval (and the agent) find the files a fix changed, per mode.
 
 For each repository, its tasks' commits are visited oldest first in one checkout that is
 moved from commit to commit and indexed incrementally (unchanged files are not embedded
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from codeagent.evaluation.answers import MODES as ANSWER_MODES
+from codeagent.evaluation.answers import Asker, cited_spans, details, prompt_text
 from codeagent.evaluation.localize import Localizer
 from codeagent.evaluation.metrics import Score, Summary, positional, score_task, summarize
 from codeagent.evaluation.tasks import Checkout, Task, commit_order
@@ -39,11 +41,16 @@ class Prediction:
     scores: list[float]
     found_functions: list[str]
     seconds: float = 0.0
+    details: dict[str, Any] | None = None
+    """For an answer mode: how the answer came about (`answers.details`)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"instance_id": self.instance_id, "mode": self.mode,
-                "found_files": self.found_files, "scores": [round(s, 6) for s in self.scores],
-                "found_functions": self.found_functions, "seconds": round(self.seconds, 4)}
+        row = {"instance_id": self.instance_id, "mode": self.mode,
+               "found_files": self.found_files, "scores": [round(s, 6) for s in self.scores],
+               "found_functions": self.found_functions, "seconds": round(self.seconds, 4)}
+        if self.details is not None:
+            row["details"] = self.details
+        return row
 
     @classmethod
     def from_json(cls, row: dict[str, Any], mode: str | None = None) -> "Prediction":
@@ -54,7 +61,7 @@ class Prediction:
             functions = list(row.get("found_entities") or [])
         return cls(row["instance_id"], mode or row.get("mode", "reference"), files,
                    list(scores) if scores else [s for _, s in positional(files)],
-                   list(functions), float(row.get("seconds") or 0.0))
+                   list(functions), float(row.get("seconds") or 0.0), row.get("details"))
 
     def ranking(self) -> list[tuple[str, float]]:
         return list(zip(self.found_files, self.scores))
@@ -119,12 +126,20 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
                     f"({summary.embedded} chunks embedded; {summary.added} files added, "
                     f"{summary.changed} changed, {summary.removed} removed)")
                 localizer = Localizer(checkout.path, settings, embedding=embedding)
+                asker = None
                 try:
                     for task in todo:
                         for mode in modes:
                             if (task.instance_id, mode) in done:
                                 continue
-                            prediction = predict(localizer, task, mode)
+                            if mode in ANSWER_MODES:
+                                asker = asker or Asker(checkout.path, settings, embedding)
+                                prediction = predict_answer(asker, localizer, task, mode)
+                                say(f"{task.instance_id} {mode}: {prediction.details['status']}"
+                                    f", cited {', '.join(prediction.found_files[:3]) or '-'}"
+                                    f" ({prediction.seconds:.0f} s)")
+                            else:
+                                prediction = predict(localizer, task, mode)
                             sink.write(json.dumps(prediction.to_json()) + "\n")
                             sink.flush()
                             run.predictions.append(prediction)
@@ -132,6 +147,8 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
                             progress(1)
                 finally:
                     localizer.close()
+                    if asker is not None:
+                        asker.close()
     return run
 
 
@@ -143,6 +160,17 @@ def _end_cut_line(path: Path) -> None:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
                 f.write(b"\n")
+
+
+def predict_answer(asker: Asker, localizer: Localizer, task: Task, mode: str) -> Prediction:
+    """The files and functions the answer cites (checked citations only), in its order."""
+    answer, seconds = asker.answer(task, mode)
+    spans = cited_spans(answer)
+    files = list(dict.fromkeys(path for path, _, _ in spans))[:TOP_FILES]
+    scored = positional(files)
+    return Prediction(task.instance_id, mode, files, [s for _, s in scored],
+                      localizer.functions(spans, files)[:TOP_FUNCTIONS], seconds,
+                      details(answer, prompt_text(asker.session)))
 
 
 def predict(localizer: Localizer, task: Task, mode: str) -> Prediction:

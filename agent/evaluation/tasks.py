@@ -37,11 +37,15 @@ class Task:
     """path -> changed functions and classes (`Class.method`), where known."""
     names_file: bool = False
     """The report names the file (or a module that is it): the easier case."""
+    kind: str = "report"
+    """report (a bug report: which code must a fix change?) or question (asked as is)."""
 
 
 def load_tasks(path: Path) -> list[Task]:
-    """Tasks from a JSONL file, in file order; a clear error on bad lines. Without
-    Agentless's hint, whether the report names the file is judged by `names_a_file`."""
+    """Tasks from a JSONL file, in file order; a clear error on bad lines. A task is a bug
+    report (`problem_statement`) or a question (`question`), with the files that answer it
+    (`gold_files`). Without Agentless's hint, whether the text names the file is judged by
+    `names_a_file`."""
     tasks = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -53,16 +57,18 @@ def load_tasks(path: Path) -> list[Task]:
         try:
             row = json.loads(line)
             gold = list(row["gold_files"])
+            kind = "question" if "question" in row and "problem_statement" not in row \
+                else "report"
+            text = str(row["question" if kind == "question" else "problem_statement"])
             names_file = (row["agentless_file_location_hint"] not in NO_HINT
                           if "agentless_file_location_hint" in row
-                          else names_a_file(row["problem_statement"], gold))
-            tasks.append(Task(row["instance_id"], row["repo"], row["base_commit"],
-                              row["problem_statement"], gold,
-                              dict(row.get("gold_spans") or {}), names_file))
+                          else names_a_file(text, gold))
+            tasks.append(Task(row["instance_id"], row["repo"], row["base_commit"], text, gold,
+                              dict(row.get("gold_spans") or {}), names_file, kind))
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}:{n}: not a task ({type(exc).__name__}: {exc}); each line "
-                             "needs instance_id, repo, base_commit, problem_statement, "
-                             "gold_files") from exc
+                             "needs instance_id, repo, base_commit, problem_statement (or "
+                             "question), gold_files") from exc
     return tasks
 
 

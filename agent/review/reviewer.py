@@ -73,8 +73,10 @@ def _judge(repo: Path, settings: Settings, change: Change, report: ReviewReport,
     from codeagent.assistant.session import Session
     from codeagent.prompts import load_prompt
 
+    # The review prompt is written for the ReAct protocol, and findings are checked by
+    # `validate` against the change, not by the answer's citation check.
     session = Session(repo, settings, embedding=embedding, tool_names=REVIEW_TOOLS,
-                      header="review_header")
+                      header="review_header", protocol="react", verify=False)
     files = {f.path: f for f in report.files}
     line_counts = {path: len(split_lines(decode(data)[0])) for path, data in contents.items()
                    if data is not None and decode(data) is not None}

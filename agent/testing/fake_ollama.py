@@ -6,9 +6,11 @@ from a scripted policy. Tests and benchmarks drive the real Ollama client agains
         settings.ollama_host = server.url
 
 It implements what codeagent uses: POST /api/chat (streamed as chunked NDJSON, or one JSON
-object), GET /api/tags, POST /api/show, GET /api/version. A reply can also misbehave as a
-real server does: answer late (a hang), stop mid-stream (a cut connection), or fail with an
-HTTP error.
+object), GET /api/tags, POST /api/show (with the model's capabilities), GET /api/version.
+A reply can carry native tool calls (`Reply(tool_calls=[call("grep", pattern="x")])`),
+sent as Ollama sends them: the text first, then one chunk with `message.tool_calls`, then
+the final chunk. A reply can also misbehave as a real server does: answer late (a hang),
+stop mid-stream (a cut connection), or fail with an HTTP error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ class Reply:
     status: int = 200
     error: str | None = None
     """With a status >= 400, Ollama's {"error": ...} body."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Native tool calls, as Ollama's message.tool_calls (see `call`)."""
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    """One native tool call as Ollama returns it."""
+    return {"function": {"name": name, "arguments": arguments}}
 
 
 Policy = Callable[[dict[str, Any]], "Reply | str"]
@@ -59,6 +68,8 @@ def scripted(*replies: Reply | str) -> Policy:
 class FakeOllama:
     policy: Policy
     models: tuple[str, ...] = (DEFAULT_MODEL,)
+    capabilities: tuple[str, ...] = ("completion",)
+    """What /api/show says the models can do; add "tools" for native tool calling."""
     context_length: int = 16384
     piece_chars: int = 12
     """Characters per streamed chunk: replies arrive in pieces, as a model's tokens do."""
@@ -128,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"details": {"family": "llama", "format": "gguf"},
                                     "model_info": {"llama.context_length":
                                                    self.fake.context_length},
-                                    "capabilities": ["completion"]})
+                                    "capabilities": list(self.fake.capabilities)})
         if self.path != "/api/chat":
             return self._json(404, {"error": f"no route {self.path}"})
         self.fake.requests.append(body)
@@ -145,7 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream", True):
             self._stream(model, reply, prompt_tokens)
         else:
-            self._json(200, _chunk(model, reply.text, True, prompt_tokens, len(reply.text) // 4))
+            final = _chunk(model, reply.text, True, prompt_tokens, len(reply.text) // 4)
+            if reply.tool_calls:
+                final["message"]["tool_calls"] = reply.tool_calls
+            self._json(200, final)
 
     def _stream(self, model: str, reply: Reply, prompt_tokens: int) -> None:
         self.send_response(200)
@@ -159,6 +173,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)  # mid-body: the client sees a broken stream
                 return
             self._write_chunk(_chunk(model, piece, False))
+        if reply.tool_calls:
+            calls = _chunk(model, "", False)
+            calls["message"]["tool_calls"] = reply.tool_calls
+            self._write_chunk(calls)
         self._write_chunk(_chunk(model, "", True, prompt_tokens, len(reply.text) // 4))
         self.wfile.write(b"0\r\n\r\n")
 

@@ -1,0 +1,141 @@
+"""The rules both agent loops keep, whatever the protocol (ReAct text or native tool calls):
+tool steps, wall time and malformed replies in a row are limited; a call to a tool that
+does not exist, or one already made, is refused; at a limit the agent answers with what it
+found (`best_effort_answer` when the model cannot be asked).
+
+The per-run state is a plain dict in the workflow's context store (`STATE`), so that each
+question starts afresh and a follow-up question's run does not inherit the last one's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from llama_index.core.workflow import Event
+
+from codeagent.assistant.llm import ANSWER_TOKENS
+from codeagent.settings import Settings
+from codeagent.textfile import CHARS_PER_TOKEN
+
+STATE = "codeagent"  # our per-run state in the workflow's context store
+# The places tool results name: path:start-end, read_file's header, grep's file headers.
+LOCATION = re.compile(r"[\w./-]+\.\w+:\d+(?:-\d+)?")
+READ_HEADER = re.compile(r"^(\S+) lines (\d+)-(\d+) of \d+:", re.M)
+GREP_FILE = re.compile(r"^(\S+) \(\d+ match(?:es)?\)\n\s+(\d+)[:-]", re.M)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_steps: int = 12
+    """Tool calls per question."""
+    seconds: float = 600.0
+    """Wall time per question."""
+    max_parse_failures: int = 3
+    """Malformed replies (or refused calls) in a row."""
+    context_tokens: int = 8192
+    """The model's context window."""
+    answer_tokens: int = ANSWER_TOKENS
+    """Kept free in the context window for the model's reply."""
+    grace_seconds: float = 5.0
+    """Beyond `seconds`, for the agent to write its own best-effort answer before the
+    session gives up on it and answers from the tool results alone."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(settings.max_steps, float(settings.question_seconds),
+                   settings.max_parse_failures, settings.context_window)
+
+    @property
+    def iterations(self) -> int:
+        """The workflow's own step cap, set high enough never to cut in before ours: every
+        tool step may be preceded by refused replies, and the answer follows the last."""
+        return (self.max_steps + 2) * (self.max_parse_failures + 2)
+
+    @property
+    def prompt_chars(self) -> int:
+        """What the prompt may take of the context window, in characters."""
+        return int((self.context_tokens - self.answer_tokens) * CHARS_PER_TOKEN)
+
+
+class Stopped(Event):
+    """The agent hit a limit; the answer that follows is its best effort."""
+
+    reason: str
+    """steps, time or parse."""
+    detail: str
+
+
+def new_state(made: Sequence[str] = ()) -> dict[str, Any]:
+    """A run's state; `made` are calls already made for it (the first search)."""
+    return {"started": time.monotonic(), "steps": 0, "failures": 0, "calls": list(made)}
+
+
+def limit_reached(state: dict[str, Any], limits: Limits) -> tuple[str, str] | None:
+    """(reason, detail) when the run must stop before asking the model again."""
+    if time.monotonic() - state["started"] > limits.seconds:
+        return "time", f"the time limit of {limits.seconds:.0f} s was reached"
+    if state["steps"] >= limits.max_steps:
+        return "steps", f"all {limits.max_steps} tool steps were used"
+    return None
+
+
+def refusal(name: str, kwargs: dict[str, Any], tool_names: Sequence[str],
+            calls: list[str], retry: str) -> str | None:
+    """Why this call is refused (told to the model), or None; `retry` says how to go on."""
+    if name not in tool_names:
+        return (f"Error: there is no tool '{name}'. The tools are: {', '.join(tool_names)}. "
+                f"{retry}")
+    if call_key(name, kwargs) in calls:
+        return (f"Error: you already called {name} with these arguments; its result is above. "
+                "Use other arguments or another tool, or answer.")
+    return None
+
+
+def count_reply(state: dict[str, Any], call: tuple[str, dict[str, Any]] | None,
+                refused: bool) -> None:
+    """Book one reply of the model: a tool call made, or a refused (malformed) reply."""
+    if refused:
+        state["failures"] += 1
+        return
+    state["failures"] = 0
+    if call is not None:
+        state["calls"].append(call_key(*call))
+        state["steps"] += 1
+
+
+def call_key(name: str, kwargs: dict[str, Any]) -> str:
+    return f"{name} {json.dumps(kwargs, sort_keys=True, ensure_ascii=False)}"
+
+
+BEST_EFFORT = "I could not finish ("
+"""How an answer made without the model begins (`made_by_tools` tells it apart)."""
+
+
+def best_effort_answer(detail: str, calls: list[tuple[str, dict[str, Any], str]]) -> str:
+    """An answer made without the model, from (tool, arguments, observation) of each call:
+    which tools were asked what, and the places their results named."""
+    lines = [f"{BEST_EFFORT}{detail}). What the tools found so far:"]
+    for tool, arguments, observation in calls:
+        places = locations(observation)[:6]
+        lines.append(f"- {tool} {json.dumps(arguments, ensure_ascii=False)}: "
+                     f"{', '.join(places) if places else 'nothing located'}")
+    if len(lines) == 1:
+        lines.append("- nothing yet: no tool returned before the stop")
+    return "\n".join(lines)
+
+
+def made_by_tools(answer: str) -> bool:
+    """The answer is `best_effort_answer`'s summary of the tool results, not the model's."""
+    return answer.startswith(BEST_EFFORT)
+
+
+def locations(observation: str) -> list[str]:
+    """path:line or path:start-end of every place a tool result names, in order."""
+    found = [f"{path}:{start}-{end}" for path, start, end in READ_HEADER.findall(observation)]
+    found += [f"{path}:{line}" for path, line in GREP_FILE.findall(observation)]
+    found += LOCATION.findall(observation)
+    return list(dict.fromkeys(found))

@@ -1,0 +1,182 @@
+"""What keeps a small model's answer honest, against the fake Ollama: native tool calls for
+models that have them, the first search, the citation check with its correction turn, and
+prompts with nothing a model could copy as a real path. Never the wording of an answer."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from codeagent.assistant.citations import CITATION
+from codeagent.testing.fake_ollama import FakeOllama, Reply, call, scripted
+
+pytestmark = pytest.mark.slow
+
+TOOLS = ("completion", "tools")
+GREP = 'Thought: Look for the limit.\nAction: grep\nAction Input: {"pattern": "MAX_REDIRECTS"}'
+READ = ('Thought: Read it.\nAction: read_file\nAction Input: {"path": "net/redirects.py", '
+        '"start_line": 17, "end_line": 28}')
+CITES_SEEN = "Thought: I can answer.\nAnswer: MAX_REDIRECTS caps them (net/redirects.py:3)."
+CITES_PAST_END = "Thought: I can answer.\nAnswer: They are capped at net/redirects.py:90."
+
+
+def everything(request):
+    return "\n".join(m.get("content") or "" for m in request["messages"])
+
+
+# --- native tool calls -----------------------------------------------------------------
+
+def test_a_model_with_tools_gets_native_tool_calls(session_for):
+    replies = scripted(Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")]),
+                       Reply("MAX_REDIRECTS caps them (net/redirects.py:3)."))
+    with FakeOllama(replies, capabilities=TOOLS) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "ok" and answer.protocol == "native"
+    assert [(s.tool, s.arguments) for s in answer.steps] == [("grep", {"pattern": "MAX_REDIRECTS"})]
+    first, second = server.requests
+    assert {t["function"]["name"] for t in first["tools"]} >= {"grep", "read_file"}
+    assert "stop" not in first["options"], "no ReAct stop sequence for native calls"
+    # the tool's result went back as a tool message, and the answer is checked as ever
+    assert any(m["role"] == "tool" and "MAX_REDIRECTS = 30" in m["content"]
+               for m in second["messages"])
+    assert [(c.location, c.valid, c.seen) for c in answer.citations] == [
+        ("net/redirects.py:3", True, True)]
+
+
+def test_auto_keeps_react_for_a_model_without_tools(session_for):
+    with FakeOllama(scripted(GREP, CITES_SEEN)) as server:  # codellama: completion only
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.protocol == "react" and answer.status == "ok"
+    assert "tools" not in server.requests[0] or not server.requests[0]["tools"]
+    assert "\nObservation:" in server.requests[0]["options"]["stop"]
+
+
+def test_native_asked_of_a_model_without_tools_is_an_error_with_the_fix(session_for):
+    with FakeOllama(scripted(CITES_SEEN)) as server:
+        answer = session_for(server, agent_protocol="native").ask("What limits redirects?")
+    assert answer.status == "error" and "tool calling" in answer.reason
+    assert "--agent-protocol react" in answer.hint and server.requests == []
+
+
+def test_react_can_be_forced_on_a_model_with_tools(session_for):
+    with FakeOllama(scripted(GREP, CITES_SEEN), capabilities=TOOLS) as server:
+        answer = session_for(server, agent_protocol="react").ask("What limits redirects?")
+    assert answer.protocol == "react" and [s.tool for s in answer.steps] == ["grep"]
+    assert not server.requests[0].get("tools")
+
+
+def test_native_refusals_repeats_and_calls_written_as_text(session_for):
+    grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
+    as_text = Reply('{"name": "read_file", "arguments": {"path": "net/redirects.py"}}')
+    unknown = Reply(tool_calls=[call("delete_everything")])
+    replies = scripted(grep, grep, as_text, unknown, Reply("Capped (net/redirects.py:3)."))
+    with FakeOllama(replies, capabilities=TOOLS) as server:
+        answer = session_for(server, max_parse_failures=4).ask("What limits redirects?")
+    assert answer.status == "ok"
+    assert [s.tool for s in answer.steps if s.tool] == ["grep"], "each refused call is undone"
+    errors = [s.error for s in answer.steps if s.error]
+    assert "already called grep" in errors[0]
+    assert "tool call as text" in errors[1]
+    assert "no tool 'delete_everything'" in errors[2]
+    # the model read each refusal after the reply it refused, in order
+    last = server.requests[-1]["messages"]
+    told = [m["content"] for m in last if m["role"] in ("tool", "user")][-3:]
+    assert "already called" in told[0] and "as text" in told[1] and "delete_everything" in told[2]
+
+
+def test_native_step_limit_ends_with_a_tool_free_answer(session_for):
+    grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
+    with FakeOllama(scripted(grep, Reply("Capped at net/redirects.py:3.")),
+                    capabilities=TOOLS) as server:
+        answer = session_for(server, max_steps=1).ask("What limits redirects?")
+    assert answer.status == "incomplete" and "1 tool steps" in answer.reason
+    assert answer.answer == "Capped at net/redirects.py:3."
+    assert not server.requests[-1].get("tools"), "the last call offers no tools"
+
+
+# --- the first search -------------------------------------------------------------------
+
+def test_the_first_search_is_the_models_first_observation(session_for):
+    repeat = ('Thought: search\nAction: multi_query_search\nAction Input: '
+              '{"question": "Where are redirects followed?", "k": 8}')
+    with FakeOllama(scripted(repeat, READ, "Thought: ok\nAnswer: net/redirects.py:17-28")) as server:
+        answer = session_for(server, first_search=True).ask("Where are redirects followed?")
+    first = answer.steps[0]
+    assert (first.tool, first.arguments) == ("multi_query_search", {
+        "question": "Where are redirects followed?", "k": 8}) and first.llm_ms == 0
+    # before the model's first reply, it has the search's result, as its own first step
+    assert "spans for" in everything(server.requests[0]) and "net/redirects.py:" in \
+        everything(server.requests[0])
+    assert "already called multi_query_search" in answer.steps[1].error
+    assert [s.tool for s in answer.steps if s.tool] == ["multi_query_search", "read_file"]
+    assert answer.status == "ok"
+
+
+def test_the_first_search_in_native_mode(session_for):
+    with FakeOllama(scripted(Reply("It is net/redirects.py:17-28.")), capabilities=TOOLS) as server:
+        answer = session_for(server, first_search=True).ask("Where are redirects followed?")
+    messages = server.requests[0]["messages"]
+    assert messages[-2]["role"] == "assistant" and messages[-2]["tool_calls"][0]["function"][
+        "name"] == "multi_query_search"
+    assert messages[-1]["role"] == "tool" and "spans for" in messages[-1]["content"]
+    assert answer.status == "ok" and answer.citations[0].seen
+
+
+# --- the citation check -----------------------------------------------------------------
+
+def test_an_invalid_citation_is_shown_to_the_model_which_corrects_it(session_for):
+    with FakeOllama(scripted(GREP, CITES_PAST_END, CITES_SEEN)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "ok" and answer.answer.endswith("(net/redirects.py:3).")
+    correction = server.requests[-1]["messages"][-1]["content"]
+    assert "net/redirects.py:90" in correction and "past the end" in correction
+    assert any(s.error and "citation check" in s.error for s in answer.steps)
+    assert answer.question == "What limits redirects?"
+
+
+def test_an_answer_that_stays_invalid_is_unverified_never_ok(session_for):
+    with FakeOllama(scripted(GREP, CITES_PAST_END, CITES_PAST_END)) as server:
+        answer = session_for(server, citation_retries=1).ask("What limits redirects?")
+    assert answer.status == "unverified" and "past the end" in answer.reason
+    assert len(server.requests) == 3, "one correction, no more"
+
+
+@pytest.mark.parametrize("text,why", [
+    ("Thought: sure\nAnswer: They are capped at storage/cache.go:1-5.", "no tool result showed"),
+    ("Thought: sure\nAnswer: Redirects are capped, trust me.", "cites no code"),
+    ("Thought: sure\nAnswer: See src/app.py:10-24.", "no such file"),
+])
+def test_unseen_missing_or_no_citation_is_unverified(session_for, text, why):
+    with FakeOllama(scripted(GREP, text)) as server:
+        answer = session_for(server, citation_retries=0).ask("What limits redirects?")
+    assert answer.status == "unverified" and why in answer.reason
+
+
+def test_rag_answers_are_checked_too(session_for):
+    with FakeOllama(scripted("It is in net/redirects.py:900-910.")) as server:
+        answer = session_for(server).ask("Where are redirects followed?", mode="rag")
+    assert answer.status == "unverified" and not answer.citations[0].valid
+    with FakeOllama(scripted("It is net/redirects.py:17-28.")) as server:
+        answer = session_for(server).ask("Where are redirects followed?", mode="rag")
+    assert answer.status == "ok" and answer.citations[0].seen
+
+
+# --- the prompts ------------------------------------------------------------------------
+
+def test_no_prompt_shows_a_path_a_model_could_cite(session_for):
+    """A small model copies examples: the system prompts, tool descriptions and every
+    template must hold no path:line and no path with a directory and an extension."""
+    from importlib import resources
+
+    with FakeOllama(scripted()) as server:
+        session = session_for(server)
+    texts = [p.read_text(encoding="utf-8") for p in
+             resources.files("codeagent.prompts").iterdir() if p.name.endswith(".md")]
+    texts += [t.metadata.description + json.dumps(t.metadata.get_parameters_dict())
+              for t in session.tools]
+    assert len(texts) > 10
+    for text in texts:
+        assert not CITATION.search(text), CITATION.search(text)
+        assert not re.search(r"(?<![\w*])[\w.-]+/[\w-]+\.[a-z]{1,4}\b", text), text[:200]
