@@ -94,7 +94,7 @@ class Settings:
 
     agent_protocol: str = "auto"
     """How the agent calls tools: react (the text protocol, any model), native (Ollama's tool
-    calls, for models with the 'tools' capability) or auto (chosen by the model's capability)."""
+    calls, for models with the 'tools' capability) or auto (react: measured better)."""
 
     first_search: bool = True
     """Start each question with a multi_query_search for it, shown as the first observation."""

@@ -154,7 +154,9 @@ def run(questions: int, piece_chars: int, profile: bool, nodelay: bool) -> dict[
         specs = [SPECS[n % len(SPECS)] for n in range(total)]
         script = [reply for spec in specs for reply in replies(spec)]
         with FakeOllama(scripted(*script), piece_chars=piece_chars) as server:
-            session = Session(root, load_settings(root, {"ollama_host": server.url},
+            # The scripted steps are all the model's: no search is made before them.
+            session = Session(root, load_settings(root, {"ollama_host": server.url,
+                                                         "first_search": False},
                                                   environ={}), embedding=embedding)
             profiler = None
             answers = []

@@ -32,7 +32,7 @@ def test_a_model_with_tools_gets_native_tool_calls(session_for):
     replies = scripted(Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")]),
                        Reply("MAX_REDIRECTS caps them (net/redirects.py:3)."))
     with FakeOllama(replies, capabilities=TOOLS) as server:
-        answer = session_for(server).ask("What limits redirects?")
+        answer = session_for(server, agent_protocol="native").ask("What limits redirects?")
     assert answer.status == "ok" and answer.protocol == "native"
     assert [(s.tool, s.arguments) for s in answer.steps] == [("grep", {"pattern": "MAX_REDIRECTS"})]
     first, second = server.requests
@@ -45,8 +45,9 @@ def test_a_model_with_tools_gets_native_tool_calls(session_for):
         ("net/redirects.py:3", True, True)]
 
 
-def test_auto_keeps_react_for_a_model_without_tools(session_for):
-    with FakeOllama(scripted(GREP, CITES_SEEN)) as server:  # codellama: completion only
+@pytest.mark.parametrize("capabilities", [("completion",), TOOLS])
+def test_auto_is_react_with_or_without_tool_calling(session_for, capabilities):
+    with FakeOllama(scripted(GREP, CITES_SEEN), capabilities=capabilities) as server:
         answer = session_for(server).ask("What limits redirects?")
     assert answer.protocol == "react" and answer.status == "ok"
     assert "tools" not in server.requests[0] or not server.requests[0]["tools"]
@@ -60,20 +61,14 @@ def test_native_asked_of_a_model_without_tools_is_an_error_with_the_fix(session_
     assert "--agent-protocol react" in answer.hint and server.requests == []
 
 
-def test_react_can_be_forced_on_a_model_with_tools(session_for):
-    with FakeOllama(scripted(GREP, CITES_SEEN), capabilities=TOOLS) as server:
-        answer = session_for(server, agent_protocol="react").ask("What limits redirects?")
-    assert answer.protocol == "react" and [s.tool for s in answer.steps] == ["grep"]
-    assert not server.requests[0].get("tools")
-
-
 def test_native_refusals_repeats_and_calls_written_as_text(session_for):
     grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
     as_text = Reply('{"name": "read_file", "arguments": {"path": "net/redirects.py"}}')
     unknown = Reply(tool_calls=[call("delete_everything")])
     replies = scripted(grep, grep, as_text, unknown, Reply("Capped (net/redirects.py:3)."))
     with FakeOllama(replies, capabilities=TOOLS) as server:
-        answer = session_for(server, max_parse_failures=4).ask("What limits redirects?")
+        answer = session_for(server, agent_protocol="native",
+                             max_parse_failures=4).ask("What limits redirects?")
     assert answer.status == "ok"
     assert [s.tool for s in answer.steps if s.tool] == ["grep"], "each refused call is undone"
     errors = [s.error for s in answer.steps if s.error]
@@ -90,7 +85,7 @@ def test_native_step_limit_ends_with_a_tool_free_answer(session_for):
     grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
     with FakeOllama(scripted(grep, Reply("Capped at net/redirects.py:3.")),
                     capabilities=TOOLS) as server:
-        answer = session_for(server, max_steps=1).ask("What limits redirects?")
+        answer = session_for(server, agent_protocol="native", max_steps=1).ask("What limits redirects?")
     assert answer.status == "incomplete" and "1 tool steps" in answer.reason
     assert answer.answer == "Capped at net/redirects.py:3."
     assert not server.requests[-1].get("tools"), "the last call offers no tools"
@@ -116,7 +111,7 @@ def test_the_first_search_is_the_models_first_observation(session_for):
 
 def test_the_first_search_in_native_mode(session_for):
     with FakeOllama(scripted(Reply("It is net/redirects.py:17-28.")), capabilities=TOOLS) as server:
-        answer = session_for(server, first_search=True).ask("Where are redirects followed?")
+        answer = session_for(server, agent_protocol="native", first_search=True).ask("Where are redirects followed?")
     messages = server.requests[0]["messages"]
     assert messages[-2]["role"] == "assistant" and messages[-2]["tool_calls"][0]["function"][
         "name"] == "multi_query_search"
@@ -180,3 +175,42 @@ def test_no_prompt_shows_a_path_a_model_could_cite(session_for):
     for text in texts:
         assert not CITATION.search(text), CITATION.search(text)
         assert not re.search(r"(?<![\w*])[\w.-]+/[\w-]+\.[a-z]{1,4}\b", text), text[:200]
+
+
+def test_an_answer_written_at_a_limit_is_corrected_too(session_for):
+    uncited = "Thought: enough\nAnswer: They are capped, trust me."
+    with FakeOllama(scripted(GREP, "garbage", "garbage", uncited, CITES_SEEN)) as server:
+        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+    assert answer.status == "ok" and answer.answer.endswith("(net/redirects.py:3).")
+    assert "cites no code" in server.requests[-1]["messages"][-1]["content"]
+
+
+def test_a_summary_made_without_the_model_is_not_sent_for_correction(session_for):
+    with FakeOllama(scripted(GREP, "garbage", "garbage", "garbage")) as server:
+        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+    assert answer.status == "incomplete" and answer.answer.startswith("I could not finish")
+    assert len(server.requests) == 4, "three replies, the tool-free one, and no correction"
+
+
+@pytest.mark.parametrize("text,place", [
+    ("see net/redirects.py:17-28.", ("net/redirects.py", 17, 28)),
+    ("- **net/redirects.py**: Lines 17-28", ("net/redirects.py", 17, 28)),
+    ("`net/redirects.py` file at lines 17-28 to", ("net/redirects.py", 17, 28)),
+    ("in net/redirects.py lines 17-28 and", ("net/redirects.py", 17, 28)),
+    ("net/redirects.py (lines 17 to 28)", ("net/redirects.py", 17, 28)),
+    ("<net/redirects.py>:17-28", ("net/redirects.py", 17, 28)),
+    ("net/redirects.py#L17-L28", ("net/redirects.py", 17, 28)),
+    ("at line 23 of `net/redirects.py`.", ("net/redirects.py", 23, 23)),
+    ("/home/me/lib/net/redirects.py:23", ("/home/me/lib/net/redirects.py", 23, 23)),
+])
+def test_the_citation_forms_small_models_write_are_read(text, place):
+    from codeagent.assistant.citations import cited_places
+
+    assert cited_places(text) == [place]
+
+
+@pytest.mark.parametrize("text", ["note:1", "the lines are long", "a.py lines are", "v:2"])
+def test_prose_is_not_a_citation(text):
+    from codeagent.assistant.citations import cited_places
+
+    assert cited_places(text) == []

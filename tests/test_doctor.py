@@ -51,12 +51,27 @@ def test_all_green_on_an_indexed_repository(indexed_repo, ollama):
     assert "bundled" in checks["embedding model"].detail
     assert checks["index"].detail.startswith("12 files, 13 chunks")
     assert "13 chunks" in checks["store"].detail
+    assert "react protocol" in checks["ollama"].detail  # codellama has no tool calling
     text = render(list(checks.values()))
     assert all(name in text for name in NAMES)
     assert "FAIL" not in text and text.endswith("8 of 8 checks passed\n")
 
 
 @pytest.mark.slow
+def test_doctor_names_the_protocol_the_model_gets(indexed_repo):
+    with FakeOllama(scripted(), capabilities=("completion", "tools")) as server:
+        settings = load_settings(indexed_repo, {"ollama_host": server.url}, environ={})
+        assert "react protocol" in by_name(run_checks(indexed_repo, settings))["ollama"].detail
+        native = load_settings(indexed_repo, {"ollama_host": server.url,
+                                              "agent_protocol": "native"}, environ={})
+        assert "native protocol" in by_name(run_checks(indexed_repo, native))["ollama"].detail
+    with FakeOllama(scripted()) as server:  # no tool calling: native is a failing check
+        native = load_settings(indexed_repo, {"ollama_host": server.url,
+                                              "agent_protocol": "native"}, environ={})
+        check = by_name(run_checks(indexed_repo, native))["ollama"]
+        assert not check.ok and "--agent-protocol react" in check.fix
+
+
 def test_ollama_down(indexed_repo):
     host = f"http://127.0.0.1:{free_port()}"
     checks = run_checks(indexed_repo, load_settings(indexed_repo, {"ollama_host": host},

@@ -69,6 +69,13 @@ def test_read_file_shows_numbered_lines_and_how_to_read_on(ctx):
     assert whole.splitlines()[-1] == "(end of file)" and "33  " in whole
 
 
+def test_read_file_of_a_file_name_alone_names_the_paths_that_end_so(ctx):
+    output = call(ctx, "read_file", path="redirects.py")
+    assert output.startswith("error: no file 'redirects.py'") and "net/redirects.py" in output
+    # only files the tools may show are named (the walk leaves secrets and ignored files out)
+    assert "list_files or grep" in call(ctx, "read_file", path="no_such_name.py")
+
+
 def test_read_file_window_is_capped_and_points_onwards(ctx):
     write_files(ctx.repo, {"long.py": "".join(f"x_{i} = {i}\n" for i in range(1, 1001))})
     output = call(ctx, "read_file", path="long.py")

@@ -24,6 +24,10 @@ def read_file(
     To find where something is, use grep, find_symbol or semantic_search first."""
     absolute, rel = ctx.resolve(path)
     if not absolute.exists():
+        near = _same_name(ctx, rel)
+        if near:  # a small model often gives the file name alone, or a path cut short
+            raise ToolError(f"no file '{rel}' in the repository; files of that name: "
+                            f"{', '.join(near)}")
         raise ToolError(f"no file '{rel}' in the repository; list_files or grep can find the "
                         "right path")
     if absolute.is_dir():
@@ -67,3 +71,13 @@ def read_file(
     else:
         budget.lines.append("(end of file)")
     return "\n".join(budget.lines)
+
+
+def _same_name(ctx: ToolContext, rel: str, most: int = 5) -> list[str]:
+    """Visible files whose path ends with the one asked for (`modutils.py`,
+    `nodes/as_string.py`)."""
+    from codeagent.index.walker import walk_cached
+
+    tail = "/" + rel.lstrip("/")
+    files = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {})).files
+    return [f.path for f in files if ("/" + f.path).endswith(tail)][:most]

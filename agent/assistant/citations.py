@@ -11,16 +11,17 @@ from codeagent.textfile import decode, split_lines
 
 # A path, then its lines: `path:12`, `path:12-40` (an L before numbers is tolerated), and
 # the forms models and people write as often: `path lines 12-40`, `path, line 12`,
-# `path: Lines 12-40`, `path at lines 12-40`, `path (lines 12-40)`, `path#L12-L40`, the
-# path in backticks or <angle brackets>. To tell
+# `path: Lines 12-40`, `path file at lines 12-40`, `path (lines 12-40)`, `path#L12-L40`,
+# the path in backticks, **bold** or <angle brackets>. To tell
 # a path from prose ("note:1"), it has a directory, or an extension, or is a dotfile.
 PATH = (r"(?:\.{1,2}/|/)?(?:[\w.@+-]+/)+[\w.@+-]+"   # with directories (absolute too:
                                                    # the check says why that is wrong)
         r"|\.[\w@+-][\w.@+-]*"                         # a dotfile: .env, .gitignore
         r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z0-9_]+")    # a file name with an extension
 CITATION = re.compile(
-    r"(?<![\w/.-])[<`]?(" + PATH + r")[>`]?"
-    r"(?::L?|#L|[,:]? ?\(?(?:at |in )?[Ll]ines? )(\d+)(?:(?:-|\u2013| to )L?(\d+))?"
+    r"(?<![\w/.-])[<`*]*(" + PATH + r")[>`*]*"
+    r"(?::L?|#L|[,:]? ?\(?(?: file)?,? ?(?:(?:at|in|around|on) )?[Ll]ines? )"
+    r"(\d+)(?:(?:-|\u2013| to )L?(\d+))?"
     r"(?!\w)(?!\.\d)")                                  # a sentence's full stop may follow
 # The lines first: `line 12 of path`, `lines 12-40 in path`.
 CITATION_LINES_FIRST = re.compile(
@@ -55,7 +56,7 @@ def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citatio
 
     seen, found = set(), []
     lines_of: dict[str, int | None] = {}
-    for raw, start, end in _cited(answer):
+    for raw, start, end in cited_places(answer):
         path = raw[2:] if raw.startswith("./") else raw
         if (path, start, end) in seen:
             continue
@@ -80,7 +81,7 @@ def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citatio
     return found
 
 
-def _cited(answer: str) -> list[tuple[str, int, int]]:
+def cited_places(answer: str) -> list[tuple[str, int, int]]:
     """(path, start, end) of every citation in `answer`, in the order written."""
     found = [(m.start(), m.group(1), int(m.group(2)), int(m.group(3) or m.group(2)))
              for m in CITATION.finditer(answer)]

@@ -23,7 +23,7 @@ from typing import Any
 from codeagent.assistant.answer import Answer, Emit
 from codeagent.assistant.citations import check_citations, citation_problems
 from codeagent.assistant.evidence import Evidence
-from codeagent.assistant.limits import Limits
+from codeagent.assistant.limits import Limits, made_by_tools
 from codeagent.assistant.recorder import Recorder
 from codeagent.errors import CodeagentError
 from codeagent.settings import Settings
@@ -115,7 +115,10 @@ class Session:
         for _ in range(self.settings.citation_retries if self.verify else 0):
             problems = citation_problems(check_citations(answer.answer, self.ctx, evidence))
             left = deadline - time.monotonic()
-            if answer.status != "ok" or not problems or left < 1:
+            # An answer the model wrote at a limit is corrected too; a summary made without
+            # it, or a failed question, has nothing to correct.
+            if (answer.status not in ("ok", "incomplete") or made_by_tools(answer.answer)
+                    or not problems or left < 1):
                 break
             from codeagent.prompts import load_prompt
 
@@ -160,6 +163,7 @@ class Session:
 
         agent = build_agent(self.protocol, self.tools, llm, limits, self.header,
                             [(tool, arguments) for tool, arguments, *_ in made])
+        record.stopped = None  # this run's limits, not an earlier run's
         ctx = Context(agent)
         if first is not None:
             await seed(ctx, agent, self.protocol, *first)

@@ -155,14 +155,16 @@ def _local_model(name: str) -> str | None:
 
 
 def _ollama(settings: Settings) -> Check:
-    from codeagent.assistant.llm import check_ollama
+    from codeagent.assistant.llm import capabilities, check_ollama, choose_protocol
 
     try:
         models = check_ollama(settings)
+        protocol = choose_protocol(settings, capabilities(settings))
     except CodeagentError as exc:
         return Check("ollama", False, exc.message, exc.hint)
     return Check("ollama", True, f"{settings.ollama_host} has {settings.llm_model} "
-                                 f"({len(models)} model{'s' if len(models) != 1 else ''} pulled)")
+                                 f"({len(models)} model{'s' if len(models) != 1 else ''} pulled); "
+                                 f"tools called by the {protocol} protocol")
 
 
 def _read_index(repo: Path) -> Recorded | CodeagentError:
