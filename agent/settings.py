@@ -77,6 +77,10 @@ class Settings:
     temperature: float = 0.1
     """Sampling temperature: low, so tool calls follow the protocol."""
 
+    llm_seed: int | None = None
+    """Sampling seed for the model (Ollama's seed option): the same question gets the same
+    answer, for benchmarks and bug reports; unset, Ollama picks one per request."""
+
     request_timeout: int = 180
     """Seconds one Ollama request may take (a 34B model on a CPU is slow)."""
 
@@ -189,6 +193,8 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     """Turn a TOML, environment or flag value into the field's type, or explain why not."""
     default = getattr(Settings(), name)
     kind = type(default)
+    if default is None and _annotation(name).startswith("int"):
+        default, kind = 0, int  # an optional whole number: coerced like one
     try:
         if isinstance(default, list):
             if isinstance(raw, str):
@@ -225,3 +231,7 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
                          f"expected one of {', '.join(CHOICES[name])}")
     raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
                      f"expected {'a whole number >= 0' if kind is int else 'a number >= 0' if kind is float else 'a ' + kind.__name__}")
+
+
+def _annotation(name: str) -> str:
+    return str(next(f.type for f in dataclasses.fields(Settings) if f.name == name))

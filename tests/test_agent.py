@@ -21,6 +21,9 @@ SEARCH = 'Thought: Find where redirects are followed.\nAction: semantic_search\n
 READ = 'Thought: Read the method.\nAction: read_file\nAction Input: {"path": "net/redirects.py", "start_line": 17, "end_line": 28}'
 GREP = 'Thought: Look for the limit.\nAction: grep\nAction Input: {"pattern": "MAX_REDIRECTS"}'
 ANSWER = "Thought: I can answer.\nAnswer: resolve_redirects follows them (net/redirects.py:17-28)."
+# What grep shows is its matching lines: an answer after it cites those.
+GREP_ANSWER = ("Thought: I can answer.\nAnswer: resolve_redirects follows them, up to a limit "
+               "(net/redirects.py:23-24).")
 
 
 def user_messages(request):
@@ -59,7 +62,7 @@ def test_two_hop_question_through_two_tools(session_for):
     ("Thought: I am thinking but neither act nor answer.", "neither"),
 ])
 def test_malformed_replies_are_errors_the_model_sees_never_answers(session_for, bad, told):
-    with FakeOllama(scripted(bad, GREP, ANSWER)) as server:
+    with FakeOllama(scripted(bad, GREP, GREP_ANSWER)) as server:
         answer = session_for(server).ask("What limits redirects?")
     assert answer.status == "ok"
     assert answer.steps[0].error and told in answer.steps[0].error
@@ -69,7 +72,7 @@ def test_malformed_replies_are_errors_the_model_sees_never_answers(session_for, 
 
 
 def test_a_repeated_call_is_refused(session_for):
-    with FakeOllama(scripted(GREP, GREP, ANSWER)) as server:
+    with FakeOllama(scripted(GREP, GREP, GREP_ANSWER)) as server:
         answer = session_for(server).ask("What limits redirects?")
     assert [s.tool for s in answer.steps if s.tool and not s.error] == ["grep"]
     assert "already called grep" in answer.steps[1].error
@@ -180,7 +183,7 @@ def test_a_cancelled_or_failed_question_leaves_no_trace_in_the_conversation(sess
 def test_a_reply_that_acts_streams_no_answer(session_for):
     acting = ('Thought: check first\nAction: grep\nAction Input: {"pattern": "MAX_REDIRECTS"}\n'
               "Answer: premature")
-    with FakeOllama(scripted(acting, ANSWER)) as server:
+    with FakeOllama(scripted(acting, GREP_ANSWER)) as server:
         streamed = []
         answer = session_for(server).ask("What limits redirects?",
                                          emit=lambda e: e.kind == "answer" and streamed.append(e.text))
@@ -234,9 +237,9 @@ def test_citations_are_checked_against_the_files(indexed_repo, minilm):
 
 
 def test_answer_json_has_the_documented_fields(session_for):
-    with FakeOllama(scripted(GREP, ANSWER)) as server:
+    with FakeOllama(scripted(GREP, GREP_ANSWER)) as server:
         data = json.loads(json.dumps(session_for(server).ask("What limits?").to_json()))
     assert {"question", "answer", "citations", "steps", "model", "timings", "status"} <= set(data)
     assert set(data["citations"][0]) >= {"path", "start", "end", "valid"}
     assert set(data["steps"][0]) >= {"thought", "tool", "arguments", "observation", "ms"}
-    assert data["status"] in ("ok", "incomplete", "error") and data["timings"]["total_ms"] > 0
+    assert data["status"] == "ok" and data["timings"]["total_ms"] > 0

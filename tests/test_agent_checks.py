@@ -202,6 +202,7 @@ def test_a_summary_made_without_the_model_is_not_sent_for_correction(session_for
     ("net/redirects.py#L17-L28", ("net/redirects.py", 17, 28)),
     ("at line 23 of `net/redirects.py`.", ("net/redirects.py", 23, 23)),
     ("/home/me/lib/net/redirects.py:23", ("/home/me/lib/net/redirects.py", 23, 23)),
+    ("at lines 17-28 of net/redirects.py.", ("net/redirects.py", 17, 28)),
 ])
 def test_the_citation_forms_small_models_write_are_read(text, place):
     from codeagent.assistant.citations import cited_places
@@ -209,8 +210,26 @@ def test_the_citation_forms_small_models_write_are_read(text, place):
     assert cited_places(text) == [place]
 
 
-@pytest.mark.parametrize("text", ["note:1", "the lines are long", "a.py lines are", "v:2"])
+@pytest.mark.parametrize("text", ["note:1", "the lines are long", "a.py lines are", "v:2",
+                                  "1.5 lines 3", "version 3.11:2"])
 def test_prose_is_not_a_citation(text):
     from codeagent.assistant.citations import cited_places
 
     assert cited_places(text) == []
+
+
+def test_a_seed_reaches_every_request(session_for):
+    with FakeOllama(scripted(GREP, CITES_SEEN)) as server:
+        session_for(server, llm_seed=3).ask("What limits redirects?")
+    assert [r["options"]["seed"] for r in server.requests] == [3, 3]
+
+
+def test_a_citation_is_seen_only_within_what_was_shown():
+    from codeagent.assistant.evidence import Evidence
+
+    shown = Evidence()
+    shown.add('1 match in 1 file for "x":\npkg/a.py (1 match)\n  250: x = 1')
+    shown.add("pkg/b.py:10-40  f\n    def f():")
+    assert shown.covers("pkg/a.py", 250, 250) and not shown.covers("pkg/a.py", 1, 900)
+    assert shown.covers("pkg/b.py", 10, 40) and shown.covers("pkg/b.py", 12, 20)
+    assert not shown.covers("pkg/b.py", 1, 90) and not shown.covers("pkg/c.py", 1, 1)

@@ -53,3 +53,21 @@ def test_invalid_values_are_usage_errors(tmp_path):
     (tmp_path / ".codeagent.toml").write_text("not toml at all [")
     with pytest.raises(UsageError):
         load_settings(tmp_path, environ={})
+
+
+def test_an_optional_whole_number_is_read_as_one(tmp_path):
+    from codeagent.errors import UsageError
+
+    assert load_settings(tmp_path, environ={}).llm_seed is None
+    assert load_settings(tmp_path, environ={"CODEAGENT_LLM_SEED": "7"}).llm_seed == 7
+    with pytest.raises(UsageError):
+        load_settings(tmp_path, environ={"CODEAGENT_LLM_SEED": "seven"})
+
+
+def test_the_protocol_is_one_of_three_words(tmp_path):
+    from codeagent.errors import UsageError
+
+    assert load_settings(tmp_path, {"agent_protocol": "native"}, environ={}).agent_protocol \
+        == "native"
+    with pytest.raises(UsageError, match="auto, react, native"):
+        load_settings(tmp_path, {"agent_protocol": "json"}, environ={})

@@ -17,7 +17,8 @@ from codeagent.textfile import decode, split_lines
 PATH = (r"(?:\.{1,2}/|/)?(?:[\w.@+-]+/)+[\w.@+-]+"   # with directories (absolute too:
                                                    # the check says why that is wrong)
         r"|\.[\w@+-][\w.@+-]*"                         # a dotfile: .env, .gitignore
-        r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z0-9_]+")    # a file name with an extension
+        r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z_]\w*")    # a file name with an extension
+                                                      # (a letter first: 1.5 is no file)
 CITATION = re.compile(
     r"(?<![\w/.-])[<`*]*(" + PATH + r")[>`*]*"
     r"(?::L?|#L|[,:]? ?\(?(?: file)?,? ?(?:(?:at|in|around|on) )?[Ll]ines? )"
@@ -25,8 +26,8 @@ CITATION = re.compile(
     r"(?!\w)(?!\.\d)")                                  # a sentence's full stop may follow
 # The lines first: `line 12 of path`, `lines 12-40 in path`.
 CITATION_LINES_FIRST = re.compile(
-    r"\b[Ll]ines? (\d+)(?:(?:-|\u2013| to )(\d+))? (?:of|in) (?:the file )?[<`]?(" + PATH
-    + r")(?![\w/])")
+    r"\b[Ll]ines? (\d+)(?:(?:-|\u2013| to )(\d+))? (?:of|in) (?:the file )?[<`*]*(" + PATH
+    + r")(?<!\.)(?![\w/])")
 
 
 @dataclass(frozen=True)

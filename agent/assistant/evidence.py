@@ -4,7 +4,9 @@ An answer must rest on what the agent saw. Every tool result (and every snippet 
 prompt) is read for the places it shows: read_file's window (`path lines 10-40 of 90:`),
 grep's matched and context lines under each file header, and every `path:line` or
 `path:start-end` it names (search hits, definitions, references), with the same pattern the
-citation check uses. A citation is *seen* when its lines overlap one of those places.
+citation check uses. A citation is *seen* when its lines lie within the places shown (a few
+lines of slack at either end: a function cited from its first line to its last, as a hit
+named it): a grep match on line 250 does not make `path:1-900` seen.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from codeagent.assistant.citations import CITATION
 READ_WINDOW = re.compile(r"^(\S.*?) lines (\d+)-(\d+) of \d+:$", re.M)
 GREP_FILE = re.compile(r"^(\S.*?) \(\d+ match(?:es)?\)$")
 GREP_LINE = re.compile(r"^\s+(\d+)[:-]")
+SLACK = 3
 
 
 class Evidence:
@@ -46,8 +49,15 @@ class Evidence:
         self.places[_normal(path)].append((start, end))
 
     def covers(self, path: str, start: int, end: int) -> bool:
-        """Some place shown overlaps lines start..end of path."""
-        return any(s <= end and start <= e for s, e in self.places.get(_normal(path), ()))
+        """Lines start..end of path lie within the places shown (joined where they touch,
+        with SLACK lines at either end)."""
+        merged: list[list[int]] = []
+        for s, e in sorted(self.places.get(_normal(path), ())):
+            if merged and s - SLACK <= merged[-1][1] + SLACK + 1:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        return any(s - SLACK <= start and end <= e + SLACK for s, e in merged)
 
 
 def _normal(path: str) -> str:

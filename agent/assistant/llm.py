@@ -27,6 +27,8 @@ def make_llm(settings: Settings, native: bool = False) -> Any:
 
     timeout = float(settings.request_timeout)
     options: dict[str, Any] = {"num_predict": ANSWER_TOKENS}
+    if settings.llm_seed is not None:
+        options["seed"] = settings.llm_seed
     if not native:
         options["stop"] = STOP
     return Ollama(model=settings.llm_model, base_url=settings.ollama_host,

@@ -52,6 +52,8 @@ class CodeFunctionAgent(FunctionAgent):
             return await self._stop(ctx, *stop, llm_input if stop[0] == "steps" else None)
         await self._fit(ctx, llm_input, tools)
         output = await super().take_step(ctx, llm_input, tools, memory)
+        if len(output.tool_calls) > 1:
+            await self._one_call(ctx, output)
         call, problem = None, None
         text = (output.response.content or "").strip()
         if output.tool_calls:
@@ -88,6 +90,22 @@ class CodeFunctionAgent(FunctionAgent):
                 message.content = "\n".join(lines[:REMEMBERED_LINES]) + more
         await ctx.store.set(self.scratchpad_key, scratchpad)
         return await super().finalize(ctx, output, memory)
+
+    async def _one_call(self, ctx: Any, output: AgentOutput) -> None:
+        """Keep the first of several calls in one reply: steps are counted and checked one
+        at a time (Ollama's client does not cut a streamed reply to one call)."""
+        from llama_index.core.base.llms.types import ToolCallBlock
+
+        output.tool_calls = output.tool_calls[:1]
+        scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
+        if scratchpad:
+            blocks, calls = [], 0
+            for block in scratchpad[-1].blocks:
+                calls += isinstance(block, ToolCallBlock)
+                if not isinstance(block, ToolCallBlock) or calls == 1:
+                    blocks.append(block)
+            scratchpad[-1].blocks = blocks
+            await ctx.store.set(self.scratchpad_key, scratchpad)
 
     async def _tell(self, ctx: Any, problem: str, as_tool_result: bool) -> None:
         """The model's reply stays in the scratchpad, followed by what was wrong with it."""

@@ -16,15 +16,17 @@ RAG_K = 8
 SNIPPET_LINES = 60  # a merged span can be long; the prompt must stay small
 
 
-async def rag_answer(ctx: Any, question: str, llm: Any, emit: Emit, evidence: Any) -> Answer:
-    """The answer from one retrieval; `evidence` (an Evidence) learns what the model saw."""
+async def rag_answer(ctx: Any, question: str, llm: Any, emit: Emit, evidence: Any,
+                     search: str | None = None) -> Answer:
+    """The answer from one retrieval (of `search`, default the question); `evidence` (an
+    Evidence) learns what the model saw."""
     from llama_index.core.base.llms.types import ChatMessage
 
     from codeagent.tools import ToolError
 
     started = time.monotonic()
     try:
-        found = ctx.spans(question, RAG_K)
+        found = ctx.spans(search or question, RAG_K)
     except ToolError as exc:
         raise IndexProblem(str(exc), f"run `codeagent index {ctx.repo}`") from None
     model = ctx.settings.llm_model

@@ -8,8 +8,9 @@
 3. the citation check: every `path:line` must exist, and must be lines some tool result
    showed. An answer that fails it is shown the verdict and may correct itself
    (`citation_retries` times); one that still fails is `unverified`, never `ok`.
-The wall time is enforced around all of it (a request that hangs cannot outlast the
-limit), and the memory carries the conversation, so a follow-up can build on an answer.
+The wall time is enforced around the model's runs (a request that hangs cannot outlast
+the limit; the first search, a local retrieval, runs before), and the memory carries the
+conversation, so a follow-up can build on an answer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ FIRST_SEARCH = "multi_query_search"
 FIRST_SEARCH_K = 8
 CORRECTION_STEPS = 3
 """Tool steps a correction turn may take (to read what it wants to cite)."""
+MIN_CORRECTION_SECONDS = 20.0
+"""Below this much time left, no correction is tried (a small model on a CPU needs it)."""
 
 
 class Session:
@@ -58,7 +61,10 @@ class Session:
         if self._protocol is None:
             from codeagent.assistant.llm import capabilities, choose_protocol
 
-            self._protocol = choose_protocol(self.settings, capabilities(self.settings))
+            # Only native calls need to know what the model can do (an HTTP request).
+            known = capabilities(self.settings) if self.settings.agent_protocol == "native" \
+                else set()
+            self._protocol = choose_protocol(self.settings, known)
         return self._protocol
 
     def ask(self, question: str, mode: str = "agent", emit: Emit | None = None,
@@ -68,11 +74,11 @@ class Session:
         emit = emit or (lambda event: None)
         started = time.monotonic()
         self.ctx.refresh()
-        before = self.memory.get_all()
+        before = list(self.memory.get_all())  # a copy: the store's list grows in place
         evidence = Evidence()
         try:
             if mode == "rag":
-                answer = asyncio.run(self._rag(question, emit, evidence))
+                answer = asyncio.run(self._rag(question, emit, evidence, search or question))
             else:
                 answer = asyncio.run(self._agent(question, emit, evidence, search or question))
         except CodeagentError as exc:
@@ -111,25 +117,29 @@ class Session:
         record = Recorder(emit, evidence, native)
         first = self._first_search(search, record)
         answer = await self._run(question, llm, limits, record, [first] if first else [], first)
-        made = [(s.tool, s.arguments) for s in record.steps if s.tool]
+        problems = citation_problems(check_citations(answer.answer, self.ctx, evidence))
         for _ in range(self.settings.citation_retries if self.verify else 0):
-            problems = citation_problems(check_citations(answer.answer, self.ctx, evidence))
             left = deadline - time.monotonic()
             # An answer the model wrote at a limit is corrected too; a summary made without
             # it, or a failed question, has nothing to correct.
             if (answer.status not in ("ok", "incomplete") or made_by_tools(answer.answer)
-                    or not problems or left < 1):
+                    or not problems or left < MIN_CORRECTION_SECONDS):
                 break
             from codeagent.prompts import load_prompt
 
             record.checked(problems)
+            # The turn may read again what it wants to cite: memory keeps only the start of
+            # each earlier result, so earlier calls are not refused as repeats.
             turn = replace(limits, seconds=left, max_steps=CORRECTION_STEPS)
             corrected = await self._run(load_prompt("citation_check", problems="\n".join(
-                f"- {p}" for p in problems)), llm, turn, record, made)
-            if corrected.status == "error":  # the model failed: the answer stays as it was
+                f"- {p}" for p in problems)), llm, turn, record, [])
+            left_over = citation_problems(check_citations(corrected.answer, self.ctx, evidence))
+            # Kept only if it is better: a correction that failed, timed out into a summary,
+            # or cites no better, leaves the answer as it was.
+            if (corrected.status == "error" or made_by_tools(corrected.answer)
+                    or len(left_over) >= len(problems)):
                 break
-            answer = corrected
-            made = [(s.tool, s.arguments) for s in record.steps if s.tool]
+            answer, problems = corrected, left_over
         answer.question = question
         return answer
 
@@ -191,14 +201,14 @@ class Session:
                       steps=record.steps, timings=record.timings(), reason=record.stopped,
                       protocol=self.protocol)
 
-    async def _rag(self, question: str, emit: Emit, evidence: Evidence) -> Answer:
+    async def _rag(self, question: str, emit: Emit, evidence: Evidence, search: str) -> Answer:
         from codeagent.assistant.llm import make_llm
         from codeagent.assistant.rag import rag_answer
 
         llm = make_llm(self.settings)
         self.ctx.llm = None  # one retrieval, no LLM rewrites: this is the fast path
         try:
-            return await rag_answer(self.ctx, question, llm, emit, evidence)
+            return await rag_answer(self.ctx, question, llm, emit, evidence, search)
         except CodeagentError:
             raise
         except Exception as exc:

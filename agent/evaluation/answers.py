@@ -22,6 +22,7 @@ from codeagent.prompts import load_prompt
 from codeagent.settings import Settings
 
 MODES = ("agent", "rag")
+CHECK = "the citation check failed"  # how Recorder.checked records a correction turn
 PROMPT_PATH = re.compile(r"(?<![\w/.-])(?:[\w.-]+/)+[\w.-]+\.\w+")
 """A path with a directory, as a prompt could show one."""
 
@@ -76,7 +77,8 @@ def details(answer: Any, prompt_text: str) -> dict[str, Any]:
         "prompt_paths_cited": sum(c.path in in_prompts for c in citations),
         "llm_calls": int(answer.timings.get("llm_calls", 0)),
         "tool_calls": [s.tool for s in steps if s.tool],
-        "refused": sum(1 for s in steps if s.error),
+        "refused": sum(1 for s in steps if s.error and not s.error.startswith(CHECK)),
+        "corrections": sum(1 for s in steps if s.error and s.error.startswith(CHECK)),
         "llm_seconds": round(answer.timings.get("llm_ms", 0.0) / 1000, 2),
         "prompt_tokens": int(answer.timings.get("prompt_tokens", 0)),
         "max_prompt_tokens": int(answer.timings.get("max_prompt_tokens", 0)),
