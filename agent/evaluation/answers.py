@@ -92,9 +92,8 @@ def prompt_text(session: Any) -> str:
     of either protocol and the tool descriptions."""
     from codeagent.prompts import load_template
 
-    parts = [load_template(name, {"tool_desc", "tool_names"}) for name in ("react_header",)]
-    parts += [load_prompt("native_header"), load_prompt("rag_answer", question="",
-                                                        snippets="")]
+    parts = [load_template("react_header", {"tool_desc", "tool_names"}),
+             load_prompt("native_header"), load_prompt("rag_answer", question="", snippets="")]
     parts += [tool.metadata.description + str(tool.metadata.get_parameters_dict())
               for tool in session.tools]
     return "\n".join(parts)
