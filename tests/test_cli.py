@@ -109,3 +109,16 @@ def test_tool_command_runs_a_tool_with_flags_from_its_arguments(tmp_path):
                  "list_files"):
         assert name in listing.stdout
     assert "--start-line" in codeagent("tool", "read_file", "--help").stdout
+
+
+def test_names_that_are_not_utf8_reach_the_json_as_text(tmp_path):
+    root = tmp_path / "d\udce9p\udcf4t"  # the repository's own name, too
+    root.mkdir()
+    (root / "caf\udce9.py").write_bytes(b"x = 1\n")
+    run = codeagent("index", str(root), "--json", "-v")
+    assert run.returncode == 0, run.stderr
+    shown = json.loads(run.stdout)
+    assert shown["skipped_files"] == {"caf\ufffd.py": "name is not valid UTF-8"}
+    assert shown["repo"].endswith("d\ufffdp\ufffdt")
+    run = codeagent("index", str(root), "-v")
+    assert run.returncode == 0 and "caf\ufffd.py" in run.stdout, run.stderr

@@ -12,6 +12,7 @@ import click
 
 from codeagent.index.layout import DATA_DIR
 from codeagent.settings import Settings, load_settings, setting_names
+from codeagent.textfile import displayable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -76,7 +77,9 @@ def settings_from(repo: Path | None, **flags: Any) -> Settings:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """`data` as JSON on stdout; a path the OS gave in bytes that are not UTF-8 (a
+    repository's own name, say) is shown with U+FFFD, as JSON holds only text."""
+    click.echo(displayable(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def update_index(root: Path, settings: Settings, *, quiet: bool) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pathspec
 
 from codeagent.index.layout import DATA_DIR
+from codeagent.textfile import displayable, valid_utf8
 
 RACY_MTIME_NS = 2_000_000_000
 """An mtime younger than this may miss an edit made in the same clock tick (filesystems
@@ -59,6 +60,9 @@ BINARY_EXTENSIONS = frozenset(
 )
 
 IGNORE_FILES = (".gitignore", ".codeagentignore")
+BAD_NAME = "name is not valid UTF-8"
+"""Why a file whose name is not UTF-8 is left out: the manifest, the vector store, the
+tokenizer and JSON take only text, and a name shown any other way would not open it."""
 
 
 class _Patterns:
@@ -264,7 +268,7 @@ def walk(rules: RepoRules) -> WalkResult:
             try:
                 _visit(entry, rel, rules, result, subdirs)
             except OSError:
-                result.skipped[rel] = "unreadable"
+                result.skipped[displayable(rel)] = "unreadable"
         pending.extend(reversed(subdirs))
     result.files.sort(key=lambda f: f.path)
     return result
@@ -302,11 +306,14 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
         except OSError:  # a loop (a -> b -> a): following it fails; it is a broken link
             is_dir = False
         if not rules.is_ignored(rel, is_dir):
-            result.skipped[rel] = _symlink_reason(rules.root, entry.path)
+            result.skipped[displayable(rel)] = (_symlink_reason(rules.root, entry.path)
+                                                if valid_utf8(entry.name) else BAD_NAME)
         return
     if entry.is_dir(follow_symlinks=False):
         if not rules.is_ignored(rel, is_dir=True) and not _is_virtualenv(entry.path):
-            if rules.secret_entry(rel, entry.name, is_dir=True):
+            if not valid_utf8(entry.name):
+                result.skipped[displayable(rel) + "/"] = BAD_NAME
+            elif rules.secret_entry(rel, entry.name, is_dir=True):
                 result.skipped[rel + "/"] = "secret"
             else:
                 subdirs.append(rel)
@@ -314,7 +321,9 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
     if rules.is_ignored(rel, is_dir=False):
         return
     info = entry.stat(follow_symlinks=False)
-    if not stat.S_ISREG(info.st_mode):
+    if not valid_utf8(entry.name):
+        result.skipped[displayable(rel)] = BAD_NAME
+    elif not stat.S_ISREG(info.st_mode):
         result.skipped[rel] = "not a regular file"
     elif rules.secret_entry(rel, entry.name, is_dir=False):
         result.skipped[rel] = "secret"
