@@ -122,3 +122,15 @@ def test_names_that_are_not_utf8_reach_the_json_as_text(tmp_path):
     assert shown["repo"].endswith("d\ufffdp\ufffdt")
     run = codeagent("index", str(root), "-v")
     assert run.returncode == 0 and "caf\ufffd.py" in run.stdout, run.stderr
+
+
+def test_an_empty_directory_makes_a_complete_empty_index(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert codeagent("index", str(empty)).returncode == 0
+    run = codeagent("status", "--repo", str(empty), "--json")
+    assert run.returncode == 0, run.stderr
+    assert (json.loads(run.stdout)["files"], json.loads(run.stdout)["chunks"]) == (0, 0)
+    run = codeagent("search", "anything", "--repo", str(empty))
+    assert run.returncode == 3
+    assert "nothing is indexed" in run.stderr and "never completed" not in run.stderr

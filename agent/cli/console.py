@@ -86,13 +86,18 @@ def hit_lines(hits: list[Any], preview_lines: int = 2) -> list[str]:
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
-    model = f"{status['model']} ({status['dimension']}-d"
-    model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
+    if status["model"]:
+        model = f"{status['model']} ({status['dimension']}-d"
+        model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
+    else:
+        model = "none yet (no file was embedded)"
     skipped = ", ".join(f"{k} {v}" for k, v in status["skipped"].items()) or "none"
     languages = ", ".join(f"{k} {v}" for k, v in status["languages"].items()) or "-"
     rows = [("repository", status["repo"]), ("store", status["store"]), ("model", model),
             ("files", f"{status['files']} ({languages})"), ("chunks", str(status["chunks"])),
             ("skipped", skipped), ("updated", status["updated_at"] or "never")]
+    if status.get("running"):
+        rows.append(("running", f"an index run is in progress ({status['running']})"))
     return [f"{name:<11} {value}" for name, value in rows]
 
 

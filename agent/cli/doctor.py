@@ -188,6 +188,9 @@ def _index(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
     if not isinstance(recorded, Recorded):
         return Check("index", False, recorded.message, recorded.hint)
+    if not recorded.model and not recorded.chunks:
+        return Check("index", True, f"empty: no file to index (updated {recorded.updated_at})",
+                     f"see what was left out and why: `codeagent index -v {repo}`")
     detail = (f"{recorded.files} files, {recorded.chunks} chunks, {recorded.model} "
               f"({recorded.dimension}-d), updated {recorded.updated_at}")
     if recorded.dimension <= 0:
@@ -214,6 +217,8 @@ def _store(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
     if not isinstance(recorded, Recorded):
         return Check("store", False, "not checked: there is no usable index", recorded.hint)
+    if not recorded.model and not recorded.chunks:
+        return Check("store", True, "empty: nothing to store")
     chroma_url = chroma_url_for(settings, recorded.store)
     location = chroma_url or "embedded"
     if location != recorded.store:

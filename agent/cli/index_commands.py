@@ -90,6 +90,7 @@ def status(repo: Path, as_json: bool) -> None:
     """Show what the index holds: files, chunks, model, store, last update."""
     from codeagent.cli.console import status_lines
     from codeagent.index.layout import data_dir, open_manifest_readonly
+    from codeagent.index.lock import running_writer
 
     manifest = open_manifest_readonly(repo)
     try:
@@ -106,6 +107,7 @@ def status(repo: Path, as_json: bool) -> None:
             "updated_at": manifest.get("updated_at"),
             "languages": dict(Counter(f.language for f in indexed).most_common()),
             "skipped": last_run.get("skipped", {}),
+            "running": running_writer(data_dir(repo)),
         }
     finally:
         manifest.close()

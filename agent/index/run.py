@@ -180,11 +180,14 @@ class _IndexRun:
             self._commit(plan.content_skipped, plan.removed)
             if plan.to_index:
                 self._index_files(plan.to_index, model, info)
-            self.manifest.set_many({
-                "model": info.name, "dimension": info.dimension, "max_tokens": info.max_tokens,
-                "fallback_from": info.fallback_from or "", "device": info.device,
-                "store": location, "collection": collection_name(self.repo, self.chroma_url),
-                "generation": int(self.manifest.get("generation") or 0) + 1})
+            recorded = {"store": location,
+                        "collection": collection_name(self.repo, self.chroma_url),
+                        "generation": int(self.manifest.get("generation") or 0) + 1}
+            if info.dimension:  # not when no model ever embedded anything here
+                recorded.update({"model": info.name, "dimension": info.dimension,
+                                 "max_tokens": info.max_tokens, "device": info.device,
+                                 "fallback_from": info.fallback_from or ""})
+            self.manifest.set_many(recorded)
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
         from codeagent.index import \

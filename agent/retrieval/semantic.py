@@ -53,6 +53,12 @@ class Searcher:
 
         self.repo = repo
         self.manifest: Manifest = open_manifest_readonly(repo)
+        if not self.manifest.counts()[1]:
+            self.manifest.close()
+            raise IndexProblem(f"nothing is indexed in {repo}: it holds no file codeagent "
+                               "indexes (0 files)",
+                               f"add source files, or see what was left out and why: "
+                               f"`codeagent index -v {repo}`")
         self.model_name = self.manifest.get("model") or ""
         dimension = int(self.manifest.get("dimension") or 0)
         asked = canonical_name(settings.embed_model)
