@@ -5,6 +5,10 @@ Layers, later ones winning: built-in excludes < .git/info/exclude < .gitignore f
 (so `!vendor/` in .codeagentignore brings back a directory excluded by default). Secrets are
 outside the layers: no pattern can bring them back. The same `RepoRules` answer the walk
 and every tool that takes a path from the model.
+
+Why this module is long: the rules and the one walk that applies them are read together
+(a file the walk leaves out, for whatever reason, is reported under a name every consumer
+can take), and the tools ask the same `RepoRules` the walk uses.
 """
 
 from __future__ import annotations
@@ -60,9 +64,7 @@ BINARY_EXTENSIONS = frozenset(
 )
 
 IGNORE_FILES = (".gitignore", ".codeagentignore")
-BAD_NAME = "name is not valid UTF-8"
-"""Why a file whose name is not UTF-8 is left out: the manifest, the vector store, the
-tokenizer and JSON take only text, and a name shown any other way would not open it."""
+BAD_NAME = "name is not valid UTF-8"  # SQLite, Chroma, tokenizers and JSON take only text
 
 
 class _Patterns:
@@ -306,8 +308,7 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
         except OSError:  # a loop (a -> b -> a): following it fails; it is a broken link
             is_dir = False
         if not rules.is_ignored(rel, is_dir):
-            result.skipped[displayable(rel)] = (_symlink_reason(rules.root, entry.path)
-                                                if valid_utf8(entry.name) else BAD_NAME)
+            result.skipped[displayable(rel)] = _symlink_reason(rules.root, entry.path)
         return
     if entry.is_dir(follow_symlinks=False):
         if not rules.is_ignored(rel, is_dir=True) and not _is_virtualenv(entry.path):
