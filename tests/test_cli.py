@@ -134,3 +134,17 @@ def test_an_empty_directory_makes_a_complete_empty_index(tmp_path):
     run = codeagent("search", "anything", "--repo", str(empty))
     assert run.returncode == 3
     assert "nothing is indexed" in run.stderr and "never completed" not in run.stderr
+
+
+def test_outside_any_repository_commands_say_so_instead_of_guessing_one(tmp_path):
+    plain = tmp_path / "plain"  # no .git, no index, nor anywhere above
+    plain.mkdir()
+    for command in (["status"], ["search", "x"], ["index"]):
+        run = codeagent(*command, cwd=plain)
+        assert run.returncode == 2, run.stderr
+        assert "not inside a repository" in run.stderr and "--repo" in run.stderr
+        assert f"codeagent index {plain}" not in run.stderr
+    assert not (plain / ".codeagent").exists()
+    assert codeagent("config", cwd=plain).returncode == 0
+    assert codeagent("index", ".", cwd=plain).returncode == 0  # named, it is indexed
+    assert codeagent("status", cwd=plain).returncode == 0  # and now it is one

@@ -11,9 +11,9 @@ from codeagent.settings import Settings, load_settings, setting_names
 
 
 @click.command(context_settings=CONTEXT)
-@repo_option
+@repo_option(optional=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
-def config(repo: Path, as_json: bool) -> None:
+def config(repo: Path | None, as_json: bool) -> None:
     """Show every setting, its value and where it came from (default, file, env, flag)."""
     import dataclasses
 

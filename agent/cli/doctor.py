@@ -42,9 +42,16 @@ class Recorded:
     updated_at: str
 
 
-def run_checks(repo: Path, settings: Settings) -> list[Check]:
-    repo = repo.resolve()
-    recorded = _read_index(repo)
+def run_checks(repo: Path | None, settings: Settings) -> list[Check]:
+    """Every check; `repo` None: not inside a repository, which the index check reports."""
+    from codeagent.cli.common import not_a_repository
+
+    if repo is None:
+        recorded: Recorded | CodeagentError = not_a_repository()
+        repo = Path.cwd()
+    else:
+        repo = repo.resolve()
+        recorded = _read_index(repo)
     steps: list[tuple[str, Callable[[], Check]]] = [
         ("python", _python),
         ("torch", lambda: _torch(settings)),

@@ -13,7 +13,7 @@ from codeagent.cli.common import CONTEXT, emit_json, repo_option, settings_from,
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("path", required=False,
+@click.argument("path", required=False, is_eager=True,  # --repo's default reads it
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @repo_option
 @store_options
