@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -309,3 +310,40 @@ def test_the_terminal_progress_bar_draws_a_whole_run(repo, settings_for, mock_em
     run_index(repo, settings_for(repo), embedding=mock_embedding,
               progress=RichProgress(stream=stream))
     assert "indexing" in stream.getvalue()
+
+
+def test_the_file_count_advances_while_a_batch_embeds(repo, settings_for, mock_embedding):
+    """The fixture is one batch: counted at the batch's end only, the bar read 0 files
+    until the run was over."""
+    from codeagent.cli.console import RichProgress
+
+    class Recording(RichProgress):
+        seen: list[int] = []
+
+        def embedded(self, done, total):
+            super().embedded(done, total)
+            self.seen.append(self._progress.tasks[0].fields["files"])
+
+        def stop(self):
+            self.seen.append(self._progress.tasks[0].fields["files"])
+            super().stop()
+
+    progress = Recording(stream=io.StringIO())
+    summary = run_index(repo, settings_for(repo, embed_batch_size=2), embedding=mock_embedding,
+                        progress=progress)
+    assert progress.seen == sorted(progress.seen)
+    assert any(0 < files < summary.added for files in progress.seen[:-1])
+    assert progress.seen[-1] == summary.added
+
+
+def test_embedding_progress_spans_a_pipeline_step_of_more_than_one_call(mock_embedding):
+    """LlamaIndex embeds 2,048 texts per call: the count must not start again at 0."""
+    from llama_index.core.schema import TextNode
+
+    from codeagent.index.embed_cache import CachedEmbedding
+
+    reports = []
+    embedder = CachedEmbedding(mock_embedding[0], None, 512, on_batch=lambda *r: reports.append(r))
+    embedder([TextNode(text=f"text {i}") for i in range(2100)])
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+    assert {total for _, total in reports} == {2100} and reports[-1] == (2100, 2100)
