@@ -74,11 +74,15 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
     searcher = Searcher(repo, settings)
     try:
         hits = searcher.search(query, k or settings.search_k, lang, path_glob)
+        empty = not searcher.manifest.counts()[1]
     finally:
         searcher.close()
     if as_json:
-        emit_json({"query": query, "model": searcher.model_name,
+        emit_json({"query": query, "model": searcher.model_name or None,
                     "hits": [hit.to_json() for hit in hits]})
+    elif empty:
+        click.echo(f"nothing is indexed: the index of {repo} holds no files (see what was "
+                   f"left out and why: `codeagent index -v {repo}`)")
     else:
         click.echo("\n".join(hit_lines(hits)))
 
