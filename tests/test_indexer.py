@@ -347,3 +347,15 @@ def test_embedding_progress_spans_a_pipeline_step_of_more_than_one_call(mock_emb
     embedder([TextNode(text=f"text {i}") for i in range(2100)])
     assert [done for done, _ in reports] == sorted(done for done, _ in reports)
     assert {total for _, total in reports} == {2100} and reports[-1] == (2100, 2100)
+
+
+@pytest.mark.parametrize("name", ["/no/such/dir", "./models/none", "~/no-such-model-dir"])
+def test_a_model_path_that_leads_nowhere_says_so_not_that_the_hub_is_away(name, tmp_path):
+    from codeagent.errors import EmbeddingUnavailable
+    from codeagent.index.embedding import load_embedding
+
+    with pytest.raises(EmbeddingUnavailable) as err:
+        load_embedding(name, "cpu")
+    assert "no directory" in err.value.message
+    assert "Hugging Face cache" not in err.value.message
+    assert "internet" not in (err.value.hint or "")

@@ -130,7 +130,8 @@ def _torch(settings: Settings) -> Check:
 
 
 def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) -> Check:
-    from codeagent.index.embedding import BUNDLED_MODEL, canonical_name, default_allows_fallback
+    from codeagent.index.embedding import (BUNDLED_MODEL, canonical_name, default_allows_fallback,
+                                           looks_like_a_path)
 
     explicit = settings.explicit("embed_model")
     indexed = isinstance(recorded, Recorded)
@@ -139,6 +140,11 @@ def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) ->
     where = _local_model(name)
     if where:
         return Check("embedding model", True, f"{name}: {where}")
+    if looks_like_a_path(name):
+        return Check("embedding model", False, f"{name} is not a directory on this machine",
+                     "check the path (a directory holding a sentence-transformers model), or "
+                     f"choose another model with --embed-model (the bundled one is "
+                     f"'{BUNDLED_MODEL}')")
     if not indexed and default_allows_fallback(name, explicit):
         return Check("embedding model", True,
                      f"{name} is not on this machine: indexing downloads it when the hub is "
