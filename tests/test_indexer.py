@@ -359,3 +359,34 @@ def test_a_model_path_that_leads_nowhere_says_so_not_that_the_hub_is_away(name, 
     assert "no directory" in err.value.message
     assert "Hugging Face cache" not in err.value.message
     assert "internet" not in (err.value.hint or "")
+
+
+def test_a_fallback_model_and_its_reason_outlive_incremental_runs(repo, settings_for,
+                                                                  mock_embedding):
+    """The first run fell back; later runs load the recorded model by name (no fallback
+    then), yet status and config go on saying the index is the fallback, and why."""
+    import json
+
+    from codeagent.index.embedding import EmbeddingInfo
+    from codeagent.settings import DEFAULT_EMBED_MODEL
+
+    model, info = mock_embedding
+    fell_back = EmbeddingInfo(info.name, info.dimension, "cpu", info.max_tokens,
+                              DEFAULT_EMBED_MODEL, "not in the Hugging Face cache")
+    index(repo, settings_for, (model, fell_back))
+    (repo / "net/redirects.py").write_text("def follow():\n    return 1\n")
+    assert index(repo, settings_for, mock_embedding).changed == 1
+
+    def cli(*args):
+        run = subprocess.run([sys.executable, "-m", "codeagent", *args, "--repo", str(repo),
+                              "--json"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    status = cli("status")
+    assert (status["model"], status["fallback_from"]) == (info.name, DEFAULT_EMBED_MODEL)
+    assert status["fallback_reason"] == "not in the Hugging Face cache"
+    shown = cli("config")["embed_model"]
+    assert (shown["value"], shown["source"]) == (DEFAULT_EMBED_MODEL, "default")
+    assert shown["index"] == {"model": info.name, "fallback_from": DEFAULT_EMBED_MODEL,
+                              "fallback_reason": "not in the Hugging Face cache"}

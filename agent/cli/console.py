@@ -105,9 +105,19 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     rows = [("repository", status["repo"]), ("store", status["store"]), ("model", model),
             ("files", f"{status['files']} ({languages})"), ("chunks", str(status["chunks"])),
             ("skipped", skipped), ("updated", status["updated_at"] or "never")]
+    if status["fallback_from"]:
+        rows.append(("fallback", fallback_note(status["fallback_from"],
+                                               status.get("fallback_reason"))))
     if status.get("running"):
         rows.append(("running", f"an index run is in progress ({status['running']})"))
     return [f"{name:<11} {value}" for name, value in rows]
+
+
+def fallback_note(fallback_from: str, reason: str | None) -> str:
+    """Why the index's model is not the one asked for, and how to switch."""
+    why = f" ({reason})" if reason else ""
+    return (f"{fallback_from} could not be loaded when the index was built{why}; once it "
+            "can, `codeagent index --rebuild` switches to it")
 
 
 def citation_lines(answer: Any) -> list[str]:

@@ -107,6 +107,7 @@ def status(repo: Path, as_json: bool) -> None:
             "repo": str(repo), "files": len(indexed), "chunks": chunks,
             "model": manifest.get("model"), "dimension": int(manifest.get("dimension") or 0),
             "fallback_from": manifest.get("fallback_from") or None,
+            "fallback_reason": manifest.get("fallback_reason") or None,
             "store": str(data_dir(repo) / "chroma") if store == "embedded" else store,
             "updated_at": manifest.get("updated_at"),
             "languages": dict(Counter(f.language for f in indexed).most_common()),

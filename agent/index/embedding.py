@@ -44,6 +44,8 @@ class EmbeddingInfo:
     device: str
     max_tokens: int
     fallback_from: str | None = None
+    fallback_reason: str | None = None
+    """Why `fallback_from` could not be loaded, when this model stands in for it."""
 
 
 def canonical_name(name: str) -> str:
@@ -144,15 +146,16 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
             f"cannot load the embedding model '{name}' ({exc}); using the bundled "
             f"'{BUNDLED_MODEL}' instead. Searches will be less precise; once '{name}' can "
             "be downloaded, run `codeagent index --rebuild` to switch.", stacklevel=2)
-        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name)
+        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name,
+                     str(exc))
 
 
 def default_allows_fallback(name: str, chosen_by_user: bool) -> bool:
     return not chosen_by_user and canonical_name(name) == DEFAULT_EMBED_MODEL
 
 
-def _load(name: str, path: Path, device: str, batch_size: int,
-          fallback_from: str | None) -> tuple[Any, EmbeddingInfo]:
+def _load(name: str, path: Path, device: str, batch_size: int, fallback_from: str | None,
+          fallback_reason: str | None = None) -> tuple[Any, EmbeddingInfo]:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as transformers_logging
 
@@ -169,7 +172,7 @@ def _load(name: str, path: Path, device: str, batch_size: int,
         inner.get_sentence_embedding_dimension
     dimension = dimension()
     return model, EmbeddingInfo(name, int(dimension), device, int(inner.max_seq_length),
-                                fallback_from)
+                                fallback_from, fallback_reason)
 
 
 def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:
