@@ -23,6 +23,11 @@ CONFIG_FILE = ".codeagent.toml"
 ENV_PREFIX = "CODEAGENT_"
 CHOICES = {"agent_protocol": ("auto", "react", "native")}
 """Settings whose value must be one of a few words."""
+MINIMUMS = {"embed_batch_size": 1, "max_file_bytes": 1, "window_lines": 1, "search_k": 1,
+            "observation_tokens": 1, "context_window": 1, "request_timeout": 1,
+            "max_steps": 1, "question_seconds": 1}
+"""Numbers for which 0 makes no sense (a batch of 0 chunks, a 0-second timeout); every
+other number only has to be >= 0."""
 
 
 @dataclass
@@ -129,12 +134,30 @@ def load_settings(repo: Path | None, flags: Mapping[str, Any] | None = None,
         layers.append(("file", _read_config_file(repo / CONFIG_FILE)))
     layers.append(("env", _read_environment(environ)))
     layers.append(("flag", {k: v for k, v in (flags or {}).items() if v is not None}))
+    where: dict[str, str] = {}
     for source, values in layers:
         for name, raw in values.items():
-            setattr(settings, name, _coerce(name, raw, source))
+            where[name] = _where(name, source, repo, environ)
+            setattr(settings, name, _coerce(name, raw, where[name]))
             settings.sources[name] = source
+    if settings.window_overlap >= settings.window_lines:
+        raise UsageError(
+            f"setting 'window_overlap' ({settings.window_overlap}, from "
+            f"{where.get('window_overlap', 'the default')}) must be less than 'window_lines' "
+            f"({settings.window_lines}, from {where.get('window_lines', 'the default')})",
+            "lower window_overlap or raise window_lines")
     settings.ollama_host = normalize_ollama_host(settings.ollama_host)
     return settings
+
+
+def _where(name: str, source: str, repo: Path | None, environ: Mapping[str, str]) -> str:
+    """Where a value came from, as the user would look for it."""
+    if source == "file" and repo is not None:
+        return str(repo / CONFIG_FILE)
+    if source == "env":
+        key = ENV_PREFIX + name.upper()
+        return f"${key}" if key in environ or name != "ollama_host" else "$OLLAMA_HOST"
+    return "--" + name.replace("_", "-")
 
 
 def chroma_url_for(settings: Settings, recorded: str | None) -> str | None:
@@ -190,7 +213,8 @@ def _check_known(name: str, where: str) -> None:
 
 
 def _coerce(name: str, raw: Any, source: str) -> Any:
-    """Turn a TOML, environment or flag value into the field's type, or explain why not."""
+    """Turn a TOML, environment or flag value into the field's type, or explain why not
+    (`source`: where the value was given, for the message)."""
     default = getattr(Settings(), name)
     kind = type(default)
     if default is None and _annotation(name).startswith("int"):
@@ -215,7 +239,7 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
             return value
         if isinstance(default, int):
             value = int(raw)
-            if value < 0:
+            if value < MINIMUMS.get(name, 0):
                 raise ValueError(raw)
             return value
         if name in CHOICES:
@@ -229,8 +253,11 @@ def _coerce(name: str, raw: Any, source: str) -> Any:
     if name in CHOICES:
         raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
                          f"expected one of {', '.join(CHOICES[name])}")
+    minimum = MINIMUMS.get(name, 0)
+    expected = (f"a whole number >= {minimum}" if kind is int else "a number >= 0"
+                if kind is float else "a " + kind.__name__)
     raise UsageError(f"setting '{name}' from {source} has an invalid value: {raw!r}",
-                     f"expected {'a whole number >= 0' if kind is int else 'a number >= 0' if kind is float else 'a ' + kind.__name__}")
+                     f"expected {expected}")
 
 
 def _annotation(name: str) -> str:

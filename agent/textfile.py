@@ -91,3 +91,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """Control characters (terminal escape sequences included) shown as \\xNN, never sent raw."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def displayable(name: str) -> str:
+    """A name Python decoded from the OS (bytes that are not UTF-8 kept as surrogate
+    escapes) as text every consumer takes (SQLite, Chroma, tokenizers, JSON): the bytes
+    that are not UTF-8 become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def valid_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

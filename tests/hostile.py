@@ -179,6 +179,16 @@ def build_corpus(root: Path) -> dict[str, Hostile]:
                        ("quote'\"$(x).py", "quotes and $() in the name")]:
         text(f"names/{name}", f"# {TEXT}\nNAME = {name!r}\n", what)
 
+    # Names that are not UTF-8 (Latin-1 bytes): Python reads them with surrogate escapes,
+    # which SQLite, Chroma, tokenizers and JSON all refuse; reported under a shown name.
+    _write(root, "undecodable/caf\udce9.py", f"# {TEXT}\n")
+    _case(corpus, "undecodable/caf\ufffd.py", "file name not UTF-8 (Latin-1 é)",
+          "name is not valid UTF-8")
+    _write(root, "undecodable/d\udce9j\udce0/inner.py", f"# {TEXT}\n")
+    _case(corpus, "undecodable/d\ufffdj\ufffd/", "directory name not UTF-8",
+          "name is not valid UTF-8")
+    _case(corpus, "undecodable/d\ufffdj\ufffd/inner.py", "inside it", NOT_LISTED)
+
     # Secrets: never indexed, whatever the name.
     text("secrets/.env", f"API_TOKEN=hostile-secret\n# {TEXT}\n", ".env", "secret")
     text("secrets/id_rsa", f"key\n{TEXT}\n", "id_rsa", "secret")

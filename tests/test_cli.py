@@ -109,3 +109,44 @@ def test_tool_command_runs_a_tool_with_flags_from_its_arguments(tmp_path):
                  "list_files"):
         assert name in listing.stdout
     assert "--start-line" in codeagent("tool", "read_file", "--help").stdout
+
+
+def test_names_that_are_not_utf8_reach_the_json_as_text(tmp_path):
+    root = tmp_path / "d\udce9p\udcf4t"  # the repository's own name, too
+    root.mkdir()
+    (root / "caf\udce9.py").write_bytes(b"x = 1\n")
+    run = codeagent("index", str(root), "--json", "-v")
+    assert run.returncode == 0, run.stderr
+    shown = json.loads(run.stdout)
+    assert shown["skipped_files"] == {"caf\ufffd.py": "name is not valid UTF-8"}
+    assert shown["repo"].endswith("d\ufffdp\ufffdt")
+    run = codeagent("index", str(root), "-v")
+    assert run.returncode == 0 and "caf\ufffd.py" in run.stdout, run.stderr
+
+
+def test_an_empty_directory_makes_a_complete_empty_index(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert codeagent("index", str(empty)).returncode == 0
+    run = codeagent("status", "--repo", str(empty), "--json")
+    assert run.returncode == 0, run.stderr
+    assert (json.loads(run.stdout)["files"], json.loads(run.stdout)["chunks"]) == (0, 0)
+    run = codeagent("search", "anything", "--repo", str(empty))
+    assert run.returncode == 0, run.stderr
+    assert "nothing is indexed" in run.stdout
+    run = codeagent("search", "anything", "--repo", str(empty), "--json")
+    assert json.loads(run.stdout)["hits"] == []
+
+
+def test_outside_any_repository_commands_say_so_instead_of_guessing_one(tmp_path):
+    plain = tmp_path / "plain"  # no .git, no index, nor anywhere above
+    plain.mkdir()
+    for command in (["status"], ["search", "x"], ["index"]):
+        run = codeagent(*command, cwd=plain)
+        assert run.returncode == 2, run.stderr
+        assert "not inside a repository" in run.stderr and "--repo" in run.stderr
+        assert f"codeagent index {plain}" not in run.stderr
+    assert not (plain / ".codeagent").exists()
+    assert codeagent("config", cwd=plain).returncode == 0
+    assert codeagent("index", ".", cwd=plain).returncode == 0  # named, it is indexed
+    assert codeagent("status", cwd=plain).returncode == 0  # and now it is one

@@ -139,7 +139,8 @@ def call_with_timeout(fn, seconds=3, **kwargs):
 
 # What read_file must refuse (an "error:" line), by what the corpus expects of a path.
 REFUSED = {"secret", "binary", "too large", "unreadable", "broken symlink",
-           "symlink outside repository", "not a regular file", IGNORED}
+           "symlink outside repository", "not a regular file", "name is not valid UTF-8",
+           IGNORED}
 
 
 def test_read_file_answers_every_path_of_the_corpus(hostile):
@@ -179,3 +180,17 @@ def _unblock(fifo):
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     except OSError:
         pass
+
+
+def test_a_name_that_is_not_utf8_never_stops_a_run_of_the_real_model(tmp_path, minilm):
+    """The corpus above is embedded by a mock without a tokenizer; the real tokenizer is
+    where such a name (text with surrogate escapes) ended every run in a TypeError."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "ok.py").write_text("def ok():\n    return 1\n")
+    (root / "caf\udce9.py").write_bytes(b"def f():\n    pass\n")
+    settings = load_settings(root, environ={})
+    summary = run_index(root, settings, embedding=minilm)
+    assert summary.skipped == {"caf\ufffd.py": "name is not valid UTF-8"}
+    assert (summary.added, summary.files) == (1, 1)
+    assert run_index(root, settings, embedding=minilm).unchanged == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -309,3 +310,83 @@ def test_the_terminal_progress_bar_draws_a_whole_run(repo, settings_for, mock_em
     run_index(repo, settings_for(repo), embedding=mock_embedding,
               progress=RichProgress(stream=stream))
     assert "indexing" in stream.getvalue()
+
+
+def test_the_file_count_advances_while_a_batch_embeds(repo, settings_for, mock_embedding):
+    """The fixture is one batch: counted at the batch's end only, the bar read 0 files
+    until the run was over."""
+    from codeagent.cli.console import RichProgress
+
+    class Recording(RichProgress):
+        seen: list[int] = []
+
+        def embedded(self, done, total):
+            super().embedded(done, total)
+            self.seen.append(self._progress.tasks[0].fields["files"])
+
+        def stop(self):
+            self.seen.append(self._progress.tasks[0].fields["files"])
+            super().stop()
+
+    progress = Recording(stream=io.StringIO())
+    summary = run_index(repo, settings_for(repo, embed_batch_size=2), embedding=mock_embedding,
+                        progress=progress)
+    assert progress.seen == sorted(progress.seen)
+    assert any(0 < files < summary.added for files in progress.seen[:-1])
+    assert progress.seen[-1] == summary.added
+
+
+def test_embedding_progress_spans_a_pipeline_step_of_more_than_one_call(mock_embedding):
+    """LlamaIndex embeds 2,048 texts per call: the count must not start again at 0."""
+    from llama_index.core.schema import TextNode
+
+    from codeagent.index.embed_cache import CachedEmbedding
+
+    reports = []
+    embedder = CachedEmbedding(mock_embedding[0], None, 512, on_batch=lambda *r: reports.append(r))
+    embedder([TextNode(text=f"text {i}") for i in range(2100)])
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports)
+    assert {total for _, total in reports} == {2100} and reports[-1] == (2100, 2100)
+
+
+@pytest.mark.parametrize("name", ["/no/such/dir", "./models/none", "~/no-such-model-dir"])
+def test_a_model_path_that_leads_nowhere_says_so_not_that_the_hub_is_away(name, tmp_path):
+    from codeagent.errors import EmbeddingUnavailable
+    from codeagent.index.embedding import load_embedding
+
+    with pytest.raises(EmbeddingUnavailable) as err:
+        load_embedding(name, "cpu")
+    assert "no directory" in err.value.message
+    assert "Hugging Face cache" not in err.value.message
+    assert "internet" not in (err.value.hint or "")
+
+
+def test_a_fallback_model_and_its_reason_outlive_incremental_runs(repo, settings_for,
+                                                                  mock_embedding):
+    """The first run fell back; later runs load the recorded model by name (no fallback
+    then), yet status and config go on saying the index is the fallback, and why."""
+    import json
+
+    from codeagent.index.embedding import EmbeddingInfo
+    from codeagent.settings import DEFAULT_EMBED_MODEL
+
+    model, info = mock_embedding
+    fell_back = EmbeddingInfo(info.name, info.dimension, "cpu", info.max_tokens,
+                              DEFAULT_EMBED_MODEL, "not in the Hugging Face cache")
+    index(repo, settings_for, (model, fell_back))
+    (repo / "net/redirects.py").write_text("def follow():\n    return 1\n")
+    assert index(repo, settings_for, mock_embedding).changed == 1
+
+    def cli(*args):
+        run = subprocess.run([sys.executable, "-m", "codeagent", *args, "--repo", str(repo),
+                              "--json"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)
+
+    status = cli("status")
+    assert (status["model"], status["fallback_from"]) == (info.name, DEFAULT_EMBED_MODEL)
+    assert status["fallback_reason"] == "not in the Hugging Face cache"
+    shown = cli("config")["embed_model"]
+    assert (shown["value"], shown["source"]) == (DEFAULT_EMBED_MODEL, "default")
+    assert shown["index"] == {"model": info.name, "fallback_from": DEFAULT_EMBED_MODEL,
+                              "fallback_reason": "not in the Hugging Face cache"}

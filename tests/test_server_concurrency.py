@@ -56,7 +56,8 @@ while not os.path.exists(stop):
         try:
             searcher = Searcher(repo, settings, embedding=MOCK)
         except IndexProblem as exc:
-            if "no index yet" not in exc.message and "never completed" not in exc.message:
+            if not any(why in exc.message for why in ("no index yet", "never completed",
+                                                      "in progress")):
                 raise
             not_ready += 1
             time.sleep(0.05)

@@ -71,3 +71,23 @@ def test_the_protocol_is_one_of_three_words(tmp_path):
         == "native"
     with pytest.raises(UsageError, match="auto, react, native"):
         load_settings(tmp_path, {"agent_protocol": "json"}, environ={})
+
+
+@pytest.mark.parametrize("name", ["embed_batch_size", "max_file_bytes", "window_lines",
+                                  "search_k", "context_window", "max_steps"])
+def test_a_number_that_cannot_be_zero_is_refused_naming_it_and_where_it_was_set(tmp_path,
+                                                                                name):
+    (tmp_path / ".codeagent.toml").write_text(f"{name} = 0\n")
+    with pytest.raises(UsageError) as err:
+        load_settings(tmp_path, environ={})
+    assert name in err.value.message and str(tmp_path / ".codeagent.toml") in err.value.message
+    with pytest.raises(UsageError) as err:
+        load_settings(None, environ={f"CODEAGENT_{name.upper()}": "0"})
+    assert f"$CODEAGENT_{name.upper()}" in err.value.message
+    assert load_settings(None, environ={"CODEAGENT_CITATION_RETRIES": "0"}).citation_retries == 0
+
+
+def test_an_overlap_as_long_as_the_window_is_refused(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load_settings(tmp_path, {"window_lines": 10, "window_overlap": 10}, environ={})
+    assert "window_overlap" in err.value.message and "window_lines" in err.value.message

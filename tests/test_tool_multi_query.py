@@ -16,6 +16,7 @@ from codeagent.index.run import run_index
 from codeagent.prompts import PromptError, load_prompt
 from codeagent.retrieval.fusion import SpanMerger, keyword_retriever, multi_query
 from codeagent.retrieval.variants import heuristic_variants, identifiers, query_variants
+from codeagent.tools import TOOLS, bind
 from codeagent.tools.context import ToolContext, ToolError
 from codeagent.tools.multi_query_search import multi_query_search
 from support import write_files
@@ -234,12 +235,14 @@ def test_hits_in_files_gone_since_indexing_are_not_cited(ctx):
     assert "grep" in output and not hit_lines(output)
 
 
-def test_an_empty_index_says_so(tmp_path, settings_for, mock_embedding):
-    write_files(tmp_path, {"empty.py": ""})
+@pytest.mark.parametrize("files", [{"empty.py": ""}, {}], ids=["no chunks", "no files"])
+def test_an_empty_index_says_so(tmp_path, settings_for, mock_embedding, files):
+    write_files(tmp_path, files)
     run_index(tmp_path, settings_for(tmp_path), embedding=mock_embedding)
     context = ToolContext(tmp_path, settings_for(tmp_path), embedding=mock_embedding)
     try:
         assert "nothing to search" in multi_query_search(context, "anything")
+        assert "nothing to search" in bind(TOOLS["semantic_search"], context)(query="anything")
     finally:
         context.close()
 

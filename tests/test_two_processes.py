@@ -6,6 +6,7 @@ notices the index's generation moved and reopens it before its next question."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -125,6 +126,57 @@ def test_a_second_writer_from_another_terminal_is_refused_while_one_runs(indexed
     with WriterLock(data_dir(indexed)):
         run = other_terminal("index", str(indexed))
     assert run.returncode == 3 and f"PID {os.getpid()}" in run.stderr
+
+
+# An index run in another process: it holds the writer lock and has made the manifest,
+# as a first run does before its first commit.
+RUNNING = """
+import sys
+from pathlib import Path
+from codeagent.index.layout import MANIFEST, ensure_data_dir
+from codeagent.index.lock import WriterLock
+from codeagent.index.manifest import Manifest
+ddir = ensure_data_dir(Path(sys.argv[1]))
+with WriterLock(ddir):
+    Manifest(ddir / MANIFEST).close()
+    print("running", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def index_running():
+    """start(repo): an index run holds `repo`'s writer lock until the test ends; its PID."""
+    procs = []
+
+    def start(repo):
+        proc = subprocess.Popen([sys.executable, "-c", RUNNING, str(repo)], text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "running"
+        return proc.pid
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_readers_during_a_first_index_run_name_the_run_not_a_never_completed_index(
+        tmp_path, index_running):
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    pid = index_running(repo)
+    for command in (["status"], ["search", "redirects"]):
+        run = other_terminal(*command, "--repo", str(repo))
+        assert run.returncode == 3, run.stderr
+        assert f"PID {pid}" in run.stderr and "never completed" not in run.stderr
+
+
+def test_status_names_a_run_in_progress_on_a_complete_index(indexed, index_running):
+    pid = index_running(indexed)
+    run = other_terminal("status", "--repo", str(indexed), "--json")
+    assert run.returncode == 0, run.stderr
+    assert f"PID {pid}" in json.loads(run.stdout)["running"]
 
 
 def test_search_on_a_store_damaged_behind_its_back_explains_and_the_next_index_repairs(

@@ -132,7 +132,7 @@ def _question(line: str, number: int, default_mode: str) -> dict[str, Any]:
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("path", required=False,
+@click.argument("path", required=False, is_eager=True,  # --repo's default reads it
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @repo_option
 @agent_options
@@ -161,10 +161,10 @@ def chat(path: Path | None, repo: Path, no_index: bool, **flags: Any) -> None:
 
 
 @click.command(context_settings=CONTEXT)
-@repo_option
+@repo_option(optional=True)
 @agent_options
 @store_options
-def doctor(repo: Path, **flags: Any) -> None:
+def doctor(repo: Path | None, **flags: Any) -> None:
     """Check everything codeagent needs and print a table: Python, torch and the embedding
     device, the embedding model, Ollama and its model, the index and its store, ripgrep,
     the tree-sitter grammars. Exit status 1 when a check fails."""

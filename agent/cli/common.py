@@ -10,33 +10,63 @@ from typing import Any, Callable
 
 import click
 
+from codeagent.errors import UsageError
 from codeagent.index.layout import DATA_DIR
 from codeagent.settings import Settings, load_settings, setting_names
+from codeagent.textfile import displayable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def find_repo(start: Path) -> Path:
-    """The repository holding `start`: the nearest directory with an index or a .git."""
+def find_repo(start: Path) -> Path | None:
+    """The repository holding `start`: the nearest directory with an index or a .git;
+    None when there is none up to the root."""
     start = start.resolve()
     for directory in (start, *start.parents):
         if (directory / DATA_DIR).is_dir() or (directory / ".git").exists():
             return directory
-    return start
+    return None
 
 
-def resolve_repo(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path:
-    """The --repo callback: the path given, else the repository holding the current directory."""
-    return (value or find_repo(Path.cwd())).resolve()
+def resolve_repo(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """The --repo callback: the path given, else the repository holding the current
+    directory, else the command's PATH argument (`index DIR` makes DIR a repository).
+    Outside any repository that is an error, never a guess such as `/`."""
+    found = resolve_optional_repo(ctx, param, value)
+    if found is None and not _path_argument_given(ctx):
+        raise not_a_repository()
+    return found
 
 
-def repo_option(f: Callable) -> Callable:
+def _path_argument_given(ctx: click.Context) -> bool:
+    """Whether the command's PATH argument (eager, so parsed before --repo) was given."""
+    return any(isinstance(p, click.Argument) and p.name == "path" for p in ctx.command.params) \
+        and ctx.params.get("path") is not None
+
+
+def resolve_optional_repo(ctx: click.Context, param: click.Parameter,
+                          value: Path | None) -> Path | None:
+    """resolve_repo for commands that can do without a repository (`config`, `doctor`):
+    None outside any."""
+    return value.resolve() if value is not None else find_repo(Path.cwd())
+
+
+def not_a_repository() -> UsageError:
+    return UsageError(
+        f"not inside a repository: neither {Path.cwd()} nor a directory above it has a .git "
+        "or a codeagent index (.codeagent/)",
+        "pass --repo PATH or cd into a repository; to index a directory that is not one, "
+        "name it: `codeagent index DIR`")
+
+
+def repo_option(f: Callable | None = None, *, optional: bool = False) -> Callable:
     """`--repo PATH`, given to the command as an absolute path: the one given, else the
-    repository holding the current directory."""
-    return click.option(
+    repository holding the current directory (`optional`: None outside any)."""
+    option = click.option(
         "--repo", type=click.Path(exists=True, file_okay=False, path_type=Path),
-        callback=resolve_repo,
-        help="Repository to work on (default: the one holding the current directory).")(f)
+        callback=resolve_optional_repo if optional else resolve_repo,
+        help="Repository to work on (default: the one holding the current directory).")
+    return option(f) if f is not None else option
 
 
 def store_options(f: Callable) -> Callable:
@@ -76,7 +106,9 @@ def settings_from(repo: Path | None, **flags: Any) -> Settings:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    """`data` as JSON on stdout; a path the OS gave in bytes that are not UTF-8 (a
+    repository's own name, say) is shown with U+FFFD, as JSON holds only text."""
+    click.echo(displayable(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def update_index(root: Path, settings: Settings, *, quiet: bool) -> None:

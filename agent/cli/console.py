@@ -9,8 +9,12 @@ from codeagent.textfile import printable
 
 
 class RichProgress:
-    """Progress of an index run: a bar over bytes to index (so the ETA is honest) and a
-    running count of chunks embedded. Drawn on stderr, and only on a terminal."""
+    """Progress of an index run: a bar over bytes to index (so the ETA is honest) and
+    running counts of files and chunks embedded. Drawn on stderr, and only on a terminal.
+
+    A batch embeds its files' chunks longest first, across files, so no file is done
+    before most of its batch is: the file count moves with the share of the batch's chunks
+    embedded (a batch may be a whole small repository), exact at each batch's end."""
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         from rich.console import Console
@@ -19,6 +23,7 @@ class RichProgress:
         self._progress: Any = None
         self._task: Any = None
         self._batch_files = self._batch_bytes = self._batch_shown = self._batch_done = 0
+        self._batch_files_shown = 0
 
     def start(self, files: int, nbytes: int) -> None:
         from rich.progress import (BarColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -36,20 +41,24 @@ class RichProgress:
 
     def begin_batch(self, files: int, nbytes: int) -> None:
         self._batch_files, self._batch_bytes, self._batch_shown = files, nbytes, 0
-        self._batch_done = 0
+        self._batch_done = self._batch_files_shown = 0
 
     def embedded(self, done: int, total: int) -> None:
         """`done` of the batch's `total` chunks are embedded: move the bar that share."""
         share = int(self._batch_bytes * done / max(total, 1))
+        files = min(self._batch_files * done // max(total, 1), self._batch_files - 1)
         task = self._progress.tasks[0]
         self._progress.update(self._task, advance=share - self._batch_shown,
-                              chunks=task.fields["chunks"] + done - self._batch_done)
+                              chunks=task.fields["chunks"] + done - self._batch_done,
+                              files=task.fields["files"] + max(files - self._batch_files_shown, 0))
         self._batch_shown, self._batch_done = share, done
+        self._batch_files_shown = max(files, self._batch_files_shown)
 
     def end_batch(self) -> None:
         task = self._progress.tasks[0]
         self._progress.update(self._task, advance=self._batch_bytes - self._batch_shown,
-                              files=task.fields["files"] + self._batch_files)
+                              files=task.fields["files"] + self._batch_files
+                              - self._batch_files_shown)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -86,14 +95,29 @@ def hit_lines(hits: list[Any], preview_lines: int = 2) -> list[str]:
 
 
 def status_lines(status: dict[str, Any]) -> list[str]:
-    model = f"{status['model']} ({status['dimension']}-d"
-    model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
+    if status["model"]:
+        model = f"{status['model']} ({status['dimension']}-d"
+        model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
+    else:
+        model = "none yet (no file was embedded)"
     skipped = ", ".join(f"{k} {v}" for k, v in status["skipped"].items()) or "none"
     languages = ", ".join(f"{k} {v}" for k, v in status["languages"].items()) or "-"
     rows = [("repository", status["repo"]), ("store", status["store"]), ("model", model),
             ("files", f"{status['files']} ({languages})"), ("chunks", str(status["chunks"])),
             ("skipped", skipped), ("updated", status["updated_at"] or "never")]
+    if status["fallback_from"]:
+        rows.append(("fallback", fallback_note(status["fallback_from"],
+                                               status.get("fallback_reason"))))
+    if status.get("running"):
+        rows.append(("running", f"an index run is in progress ({status['running']})"))
     return [f"{name:<11} {value}" for name, value in rows]
+
+
+def fallback_note(fallback_from: str, reason: str | None) -> str:
+    """Why the index's model is not the one asked for, and how to switch."""
+    why = f" ({reason})" if reason else ""
+    return (f"{fallback_from} could not be loaded when the index was built{why}; once it "
+            "can, `codeagent index --rebuild` switches to it")
 
 
 def citation_lines(answer: Any) -> list[str]:

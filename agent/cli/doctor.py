@@ -42,9 +42,16 @@ class Recorded:
     updated_at: str
 
 
-def run_checks(repo: Path, settings: Settings) -> list[Check]:
-    repo = repo.resolve()
-    recorded = _read_index(repo)
+def run_checks(repo: Path | None, settings: Settings) -> list[Check]:
+    """Every check; `repo` None: not inside a repository, which the index check reports."""
+    from codeagent.cli.common import not_a_repository
+
+    if repo is None:
+        recorded: Recorded | CodeagentError = not_a_repository()
+        repo = Path.cwd()
+    else:
+        repo = repo.resolve()
+        recorded = _read_index(repo)
     steps: list[tuple[str, Callable[[], Check]]] = [
         ("python", _python),
         ("torch", lambda: _torch(settings)),
@@ -123,7 +130,8 @@ def _torch(settings: Settings) -> Check:
 
 
 def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) -> Check:
-    from codeagent.index.embedding import BUNDLED_MODEL, canonical_name, default_allows_fallback
+    from codeagent.index.embedding import (BUNDLED_MODEL, canonical_name, default_allows_fallback,
+                                           looks_like_a_path)
 
     explicit = settings.explicit("embed_model")
     indexed = isinstance(recorded, Recorded)
@@ -132,6 +140,11 @@ def _embedding_model(settings: Settings, recorded: Recorded | CodeagentError) ->
     where = _local_model(name)
     if where:
         return Check("embedding model", True, f"{name}: {where}")
+    if looks_like_a_path(name):
+        return Check("embedding model", False, f"{name} is not a directory on this machine",
+                     "check the path (a directory holding a sentence-transformers model), or "
+                     f"choose another model with --embed-model (the bundled one is "
+                     f"'{BUNDLED_MODEL}')")
     if not indexed and default_allows_fallback(name, explicit):
         return Check("embedding model", True,
                      f"{name} is not on this machine: indexing downloads it when the hub is "
@@ -188,6 +201,9 @@ def _index(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
     if not isinstance(recorded, Recorded):
         return Check("index", False, recorded.message, recorded.hint)
+    if not recorded.model and not recorded.chunks:
+        return Check("index", True, f"empty: no file to index (updated {recorded.updated_at})",
+                     f"see what was left out and why: `codeagent index -v {repo}`")
     detail = (f"{recorded.files} files, {recorded.chunks} chunks, {recorded.model} "
               f"({recorded.dimension}-d), updated {recorded.updated_at}")
     if recorded.dimension <= 0:
@@ -214,6 +230,8 @@ def _store(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
     if not isinstance(recorded, Recorded):
         return Check("store", False, "not checked: there is no usable index", recorded.hint)
+    if not recorded.model and not recorded.chunks:
+        return Check("store", True, "empty: nothing to store")
     chroma_url = chroma_url_for(settings, recorded.store)
     location = chroma_url or "embedded"
     if location != recorded.store:

@@ -13,7 +13,7 @@ from codeagent.cli.common import CONTEXT, emit_json, repo_option, settings_from,
 
 
 @click.command(context_settings=CONTEXT)
-@click.argument("path", required=False,
+@click.argument("path", required=False, is_eager=True,  # --repo's default reads it
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @repo_option
 @store_options
@@ -74,11 +74,15 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
     searcher = Searcher(repo, settings)
     try:
         hits = searcher.search(query, k or settings.search_k, lang, path_glob)
+        empty = not searcher.manifest.counts()[1]
     finally:
         searcher.close()
     if as_json:
-        emit_json({"query": query, "model": searcher.model_name,
+        emit_json({"query": query, "model": searcher.model_name or None,
                     "hits": [hit.to_json() for hit in hits]})
+    elif empty:
+        click.echo(f"nothing is indexed: the index of {repo} holds no files (see what was "
+                   f"left out and why: `codeagent index -v {repo}`)")
     else:
         click.echo("\n".join(hit_lines(hits)))
 
@@ -90,6 +94,7 @@ def status(repo: Path, as_json: bool) -> None:
     """Show what the index holds: files, chunks, model, store, last update."""
     from codeagent.cli.console import status_lines
     from codeagent.index.layout import data_dir, open_manifest_readonly
+    from codeagent.index.lock import running_writer
 
     manifest = open_manifest_readonly(repo)
     try:
@@ -102,10 +107,12 @@ def status(repo: Path, as_json: bool) -> None:
             "repo": str(repo), "files": len(indexed), "chunks": chunks,
             "model": manifest.get("model"), "dimension": int(manifest.get("dimension") or 0),
             "fallback_from": manifest.get("fallback_from") or None,
+            "fallback_reason": manifest.get("fallback_reason") or None,
             "store": str(data_dir(repo) / "chroma") if store == "embedded" else store,
             "updated_at": manifest.get("updated_at"),
             "languages": dict(Counter(f.language for f in indexed).most_common()),
             "skipped": last_run.get("skipped", {}),
+            "running": running_writer(data_dir(repo)),
         }
     finally:
         manifest.close()

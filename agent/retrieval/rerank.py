@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
-from codeagent.index.embedding import local_model
+from codeagent.index.embedding import local_model, looks_like_a_path
 
 RERANK_TOP = 100
 """More than fusion ever passes on; the caller cuts to k."""
@@ -17,6 +17,9 @@ def load_reranker(name: str, device: str) -> tuple[BaseNodePostprocessor | None,
     """(SentenceTransformerRerank, None), or (None, why reranking is off). Never downloads:
     a tool call must not stall on a network, so the model is a directory or in the cache."""
     found = local_model(name)
+    if found is None and looks_like_a_path(name):
+        return None, (f"reranking off: the cross-encoder '{name}' is not a directory on this "
+                      "machine; results keep the fused order")
     if found is None:
         return None, (f"reranking off: the cross-encoder '{name}' is neither a local "
                       "directory nor in the Hugging Face cache; results keep the fused order")

@@ -54,6 +54,11 @@ class Searcher:
         self.repo = repo
         self.manifest: Manifest = open_manifest_readonly(repo)
         self.model_name = self.manifest.get("model") or ""
+        self.generation = self.manifest.get("generation")
+        self._mentions: Any = None
+        self.vector_index: Any = None
+        if not self.model_name:  # complete, but no file was ever embedded: it is empty
+            return
         dimension = int(self.manifest.get("dimension") or 0)
         asked = canonical_name(settings.embed_model)
         if settings.explicit("embed_model") and asked != self.model_name:
@@ -75,7 +80,6 @@ class Searcher:
         chroma_url = chroma_url_for(settings, recorded_store)
         if chroma_url is None:
             self._check_when_suspect(repo)
-        self.generation = self.manifest.get("generation")
         if (chroma_url or "embedded") != recorded_store:
             raise IndexProblem(f"the index of {repo} lives in {recorded_store}, not in "
                                f"{chroma_url or 'the embedded store'}",
@@ -88,7 +92,6 @@ class Searcher:
                                     dimension, create=False)
         self.vector_index = VectorStoreIndex.from_vector_store(self.store.vector_store,
                                                                embed_model=self.model)
-        self._mentions: Any = None
 
     def close(self) -> None:
         self.manifest.close()
@@ -129,7 +132,7 @@ class Searcher:
     def search(self, query: str, k: int = 10, language: str | None = None,
                path_glob: str | None = None) -> list[Hit]:
         filters = self._filters(language, path_glob)
-        if filters is False:
+        if filters is False or self.vector_index is None:
             return []
         retriever = self.vector_index.as_retriever(similarity_top_k=k, filters=filters)
         with self._store_errors():
