@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import threading
 import time
 
 import pytest
+from llama_index.core.schema import NodeWithScore, TextNode
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
@@ -22,6 +24,7 @@ from prompt_toolkit.output import DummyOutput, create_output
 from codeagent.assistant.llm import check_ollama
 from codeagent.assistant.session import Session
 from codeagent.cli.repl import Repl, run_repl
+from codeagent.cli.repl_render import span_lines
 from codeagent.errors import LLMUnavailable
 from codeagent.index.run import run_index
 from codeagent.settings import load_settings
@@ -236,16 +239,62 @@ def test_search_only_mode_when_ollama_is_down(indexed_repo, minilm, tmp_path):
                                             "first_search": False}, environ={})
     with pytest.raises(LLMUnavailable) as down:
         check_ollama(settings, timeout=2)
-    code, text = drive(indexed_repo, settings, "where are HTTP redirects followed?\r", tmp_path,
-                       offline_reason=(down.value.message, down.value.hint), embedding=minilm)
+    code, text = drive(indexed_repo, settings, "where are HTTP redirects followed?\r/sources\r"
+                       "/trace\r", tmp_path, offline_reason=down.value, embedding=minilm)
     assert code == 0
     lines = printed_lines(text)
     assert f"search-only mode: {down.value.message}" in lines
     assert any("ollama serve" in line for line in lines)
     assert any("ollama pull codellama:34b" in line for line in lines)
-    hits = [line for line in lines if line.split(":")[0].endswith((".py", ".go", ".rs", ".js",
-                                                                   ".md", ".yaml"))]
+    listed = next(n for n, line in enumerate(lines)
+                  if line.startswith("code the search-only reply showed"))
+    hits = [line for line in lines[:listed] if re.match(r"\S+:\d+-\d+  ", line)]
     assert hits and hits[0].startswith("net/redirects.py:")
+    shown = [hit.split()[0] for hit in hits]
+    # /sources lists the hits of the search-only reply, /trace its search and the result's
+    # first line
+    assert lines[listed] == f"code the search-only reply showed ({len(shown)}):"
+    sources = lines[listed + 1:]
+    assert sources[:len(shown)] == shown
+    trace = sources[len(shown):]
+    assert trace[0].startswith('1. search {"question": "where are HTTP redirects followed?"')
+    assert trace[1] == f"← {len(shown)} spans: {', '.join(shown)}"
+
+
+def test_status_bar_names_the_model_that_is_not_pulled(repo, tmp_path):
+    # Ollama answers (/api/tags, /api/show) but lacks the model: the bar says which and how
+    # to get it, not that Ollama is unavailable.
+    with FakeOllama(scripted(), models=("qwen2.5-coder:7b",)) as server:
+        settings = settings_at(repo, server)
+        with pytest.raises(LLMUnavailable) as missing:
+            check_ollama(settings)
+        session = Session(repo, settings)
+        with create_pipe_input() as pipe:
+            repl = Repl(repo, session, offline_reason=missing.value, input=pipe,
+                        output=DummyOutput(), history_path=tmp_path / "history",
+                        embedding=None)
+            toolbar = repl._toolbar()
+            repl.cmd_model("missing:1b")  # a refused switch does not change what is missing
+            after_refusal = repl._toolbar()
+        session.close()
+        down = Repl(repo, Session(repo, settings), offline_reason=LLMUnavailable("down"),
+                    input=None, output=DummyOutput(), history_path=tmp_path / "history",
+                    embedding=None)
+    assert "search-only (model codellama:34b not pulled: ollama pull codellama:34b)" in toolbar
+    assert "Ollama unavailable" not in toolbar
+    assert after_refusal == toolbar
+    assert "search-only (Ollama unavailable)" in down._toolbar()
+    down.session.close()
+
+
+def test_search_hits_keep_the_indentation_of_their_lines():
+    code = "class A:\n    def put(self, key):\n        if key:\n\n            return 1\n"
+    node = TextNode(text=code, metadata={"path": "a.py", "start_line": 1, "end_line": 5,
+                                         "symbol": "A.put", "focus_line": 2})
+    lines = [text for _, text in span_lines([NodeWithScore(node=node, score=1.0)])]
+    # from the best part on, less the indentation those lines share, blank lines left out
+    assert lines == ["a.py:1-5  A.put", "    def put(self, key):", "        if key:",
+                     "            return 1"]
 
 
 @pytest.mark.slow
@@ -258,8 +307,7 @@ def test_model_command_leaves_search_only_mode(indexed_repo, minilm, tmp_path):
         code, text = drive(indexed_repo, settings,
                            "how are prices formatted?\r/model qwen2.5-coder:7b\r"
                            "how are prices formatted?\r", tmp_path,
-                           offline_reason=(missing.value.message, missing.value.hint),
-                           embedding=minilm)
+                           offline_reason=missing.value, embedding=minilm)
     lines = printed_lines(text)
     assert "(search-only mode: the code that matches the question)" in lines
     assert '→ grep {"pattern": "formatPrice"}' in lines

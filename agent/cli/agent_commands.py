@@ -156,7 +156,7 @@ def chat(path: Path | None, repo: Path, no_index: bool, **flags: Any) -> None:
     try:
         check_ollama(settings)
     except LLMUnavailable as exc:
-        offline = (exc.message, exc.hint)
+        offline = exc
     sys.exit(run_repl(root, settings, offline_reason=offline))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -26,7 +27,7 @@ from prompt_toolkit.output import create_output
 
 from codeagent.cli.repl_render import (Screen, event_line, outcome_lines, sources_lines, span_lines,
                                        trace_lines)
-from codeagent.errors import CodeagentError
+from codeagent.errors import CodeagentError, LLMUnavailable, ModelNotPulled
 from codeagent.settings import Settings
 
 KEYS = ("Enter sends; Alt+Enter (or Esc then Enter) starts a new line; Tab completes "
@@ -38,11 +39,11 @@ SEARCH_HITS = 6
 
 
 def run_repl(repo: Path, settings: Settings, *, session: Any = None,
-             offline_reason: tuple[str, str | None] | None = None, input: Any = None,
+             offline_reason: LLMUnavailable | None = None, input: Any = None,
              output: Any = None, history_path: Path | None = None,
              embedding: Any = None) -> int:
-    """Run the REPL until /exit or Ctrl-D; the exit code. `offline_reason` = (message,
-    hint) when Ollama is not usable: the REPL starts in search-only mode."""
+    """Run the REPL until /exit or Ctrl-D; the exit code. `offline_reason`: why Ollama is
+    not usable (the check's error); the REPL then starts in search-only mode."""
     from codeagent.assistant.session import Session
 
     own = session is None
@@ -56,9 +57,8 @@ def run_repl(repo: Path, settings: Settings, *, session: Any = None,
 
 
 class Repl:
-    def __init__(self, repo: Path, session: Any, *, offline_reason: tuple[str, str | None]
-                 | None, input: Any, output: Any, history_path: Path | None,
-                 embedding: Any) -> None:
+    def __init__(self, repo: Path, session: Any, *, offline_reason: LLMUnavailable | None,
+                 input: Any, output: Any, history_path: Path | None, embedding: Any) -> None:
         from codeagent.index.layout import ensure_data_dir
 
         self.repo = repo.resolve()
@@ -147,20 +147,34 @@ class Repl:
             self.screen.line(text, style)
 
     def search_only(self, question: str) -> None:
+        """The code that matches the question, without a model; kept as the last answer
+        (mode "search"), so /sources lists its hits and /trace its search."""
+        from codeagent.assistant.answer import Answer, Step
         from codeagent.tools import ToolError
 
         self.session.ctx.llm = None  # no model: the question's variants are heuristic
         self.screen.line("(search-only mode: the code that matches the question)", "class:note")
+        started = time.monotonic()
         try:
             found = self.session.ctx.spans(question, SEARCH_HITS)
         except ToolError as exc:
             return self.screen.problem(str(exc))
+        hits = [] if found.unsearchable else found.hits
+        locations = [f"{m['path']}:{m['start_line']}-{m['end_line']}"
+                     for m in (hit.node.metadata for hit in hits)]
+        result = found.unsearchable or "\n".join(
+            [f"{len(hits)} spans: {', '.join(locations)}" if hits else "no code matches",
+             *found.notes])
+        ms = (time.monotonic() - started) * 1000
+        step = Step("", "search", {"question": question, "k": SEARCH_HITS}, result, round(ms, 1))
+        self.session.answers.append(Answer(question, "", "ok", "search", "", steps=[step],
+                                           timings={"total_ms": ms}, sources=locations))
         if found.unsearchable:
             return self.screen.line(found.unsearchable)
         self.screen.lines(found.notes, "class:note")
-        if not found.hits:
+        if not hits:
             return self.screen.line("no code matches; try other words, or exact names")
-        for style, text in span_lines(found.hits):
+        for style, text in span_lines(hits):
             self.screen.line(text, style)
 
     def cmd_help(self, args: str) -> None:
@@ -204,15 +218,16 @@ class Repl:
     def cmd_model(self, args: str) -> None:
         """Switch to the Ollama model NAME if Ollama has it (no NAME: recheck the current)."""
         from codeagent.assistant.llm import check_ollama
-        from codeagent.errors import LLMUnavailable
 
         name = args or self.settings.llm_model
         try:
             check_ollama(dataclasses.replace(self.settings, llm_model=name))
         except LLMUnavailable as exc:
             self.screen.problem(exc.message, exc.hint)
-            if self.offline:
-                self.offline = (exc.message, exc.hint)
+            # Still offline, for the reason of the model it keeps (not of the one refused).
+            if self.offline and (name == self.settings.llm_model
+                                 or not isinstance(exc, ModelNotPulled)):
+                self.offline = exc
             self.screen.line(f"the model stays {self.settings.llm_model}"
                              + (" (search-only mode)" if self.offline else ""))
             return
@@ -238,17 +253,22 @@ class Repl:
                          f"{' (search-only mode)' if self.offline else ''}")
         self.screen.line(f"{KEYS}; /help lists the commands.", "class:note")
         if self.offline:
-            message, hint = self.offline
-            self.screen.line(f"search-only mode: {message}", "class:error")
-            if hint:
-                self.screen.line(f"  -> {hint}", "class:hint")
-            self.screen.line(
-                "Each question is answered with the code that matches it. For the agent: start "
-                f"Ollama (`ollama serve`), pull the model (`ollama pull "
-                f"{self.settings.llm_model}`), then type /model.", "class:hint")
+            self.screen.line(f"search-only mode: {self.offline.message}", "class:error")
+            if self.offline.hint:
+                self.screen.line(f"  -> {self.offline.hint}", "class:hint")
+            name = self.settings.llm_model
+            fix = (f"pull the model (`ollama pull {name}`)" if isinstance(
+                self.offline, ModelNotPulled) else f"start Ollama (`ollama serve`), pull the "
+                f"model (`ollama pull {name}`)")
+            self.screen.line("Each question is answered with the code that matches it. For "
+                             f"the agent: {fix}, then type /model.", "class:hint")
 
     def _toolbar(self) -> str:
-        mode = "search-only (Ollama unavailable)" if self.offline else "agent"
+        if isinstance(self.offline, ModelNotPulled):
+            name = self.offline.model
+            mode = f"search-only (model {name} not pulled: ollama pull {name})"
+        else:
+            mode = "search-only (Ollama unavailable)" if self.offline else "agent"
         return f" {self.repo.name} | {self.settings.llm_model} | {mode} | /help"
 
     def _last(self) -> Any:
