@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.schema import NodeWithScore, TextNode
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -26,10 +27,11 @@ from codeagent.assistant.session import Session
 from codeagent.cli.repl import Repl, run_repl
 from codeagent.cli.repl_render import span_lines
 from codeagent.errors import LLMUnavailable
+from codeagent.index.embedding import EmbeddingInfo
 from codeagent.index.run import run_index
 from codeagent.settings import load_settings
 from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
-from support import make_repo, write_files
+from support import assert_index_matches_disk, make_repo, write_files
 
 ESC_ENTER = "\x1b\r"  # what a terminal sends for Alt+Enter
 CTRL_C = "\x03"
@@ -162,6 +164,133 @@ def test_sources_and_trace_show_the_last_answer(indexed_repo, minilm, tmp_path):
     assert trace[2].startswith('2. grep {"pattern": "is_permanent"}  (model ')
     assert trace[3] == "thought: use grep."
     assert trace[4].startswith("← ") and "is_permanent" in trace[4]
+
+
+class GatedEmbedding(MockEmbedding):
+    """Constant vectors, but documents wait for `gate`: an index run that is still
+    embedding for as long as a test needs, without any timing."""
+
+    def __init__(self, gate):
+        super().__init__(embed_dim=8)
+        self._gate = gate
+
+    def _get_text_embeddings(self, texts):
+        assert self._gate.wait(120), "the test never opened the gate"
+        return [self._get_vector() for _ in texts]
+
+
+def until(condition, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def observations(answer):
+    return {step.tool: step.observation for step in answer.steps if step.tool}
+
+
+@pytest.mark.timeout(180)
+def test_chat_opens_and_answers_while_the_first_index_fills(tmp_path):
+    root = make_repo(tmp_path / "repo", hostile=False)  # never indexed
+    gate = threading.Event()
+    embedding = (GatedEmbedding(gate), EmbeddingInfo("gated-8", 8, "cpu", 256))
+    # the search made for each question before the model's first step is multi_query_search
+    script = scripted(action("semantic_search", query="follow redirects"),
+                      action("find_symbol", name="resolve_redirects"),
+                      final("net/redirects.py:17-28"),
+                      action("semantic_search", query="redirect loop limit"),
+                      final("net/redirects.py:17-28"))
+    buffer = io.StringIO()
+    with FakeOllama(script) as server, create_pipe_input() as pipe:
+        session = Session(root, settings_at(root, server, first_search=True),
+                          embedding=embedding)
+
+        def user():
+            until(lambda: session.ctx.filling is not None and session.ctx.filling.quick,
+                  "the files are chunked")
+            until(lambda: session.ctx.filling.phase == "embedding", "embedding has begun")
+            pipe.send_text("where are redirects followed?\r")
+            until(lambda: len(session.answers) == 1, "the first answer")
+            pipe.send_text(f"half a line{CTRL_C}")  # Ctrl-C at the prompt while it fills
+            pipe.send_text("/sources\r")  # read after the Ctrl-C: the REPL went on
+            until(lambda: "code the search-only" in buffer.getvalue()
+                  or "✓ net/redirects.py:17-28" in buffer.getvalue(), "the /sources reply")
+            assert session.ctx.filling.running(), "Ctrl-C stopped the index run"
+            gate.set()
+            assert session.ctx.filling.wait(120)
+            pipe.send_text("and now?\r")
+            until(lambda: len(session.answers) == 2, "the second answer")
+            pipe.send_text("/exit\r")
+
+        helper = threading.Thread(target=user, daemon=True)
+        helper.start()
+        try:
+            code = run_repl(root, session.settings, session=session, input=pipe,
+                            output=create_output(stdout=buffer),
+                            history_path=tmp_path / "history", embedding=embedding, index=True)
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the REPL")
+        finally:
+            gate.set()
+            session.close()
+        helper.join(10)
+    assert code == 0
+    filling = session.ctx.filling
+    assert filling.phase == "done" and filling.error is None, filling.error
+    # while the vectors were missing: semantic search said so in one line, find_symbol and
+    # keyword search answered from the chunked files
+    first = observations(session.answers[0])
+    assert first["semantic_search"].startswith("error: the index is still filling (0 of ")
+    assert "\n" not in first["semantic_search"] and "grep" in first["semantic_search"]
+    assert "net/redirects.py:17-" in first["find_symbol"]
+    assert "by keyword only" in first["multi_query_search"]
+    assert "net/redirects.py:" in first["multi_query_search"]
+    # the status bar showed how far the index was, then that it was in
+    assert re.search(r"index: 0 of \d+ files embedded", buffer.getvalue())
+    lines = printed_lines(buffer.getvalue())
+    # said before the question that followed it
+    assert lines.index("the index is in: semantic search is on") < lines.index(
+        '→ semantic_search {"query": "redirect loop limit"}')
+    # once it was in, semantic search answered; nothing was lost to Ctrl-C
+    assert "chunks closest to" in observations(session.answers[1])["semantic_search"]
+    assert_index_matches_disk(root, set(filling.quick.manifest.files()))
+
+
+@pytest.mark.timeout(180)
+def test_leaving_while_the_index_fills_stops_it_cleanly(tmp_path):
+    root = make_repo(tmp_path / "repo", hostile=False)
+    gate = threading.Event()
+    embedding = (GatedEmbedding(gate), EmbeddingInfo("gated-8", 8, "cpu", 256))
+    buffer = io.StringIO()
+    with FakeOllama(scripted()) as server, create_pipe_input() as pipe:
+        session = Session(root, settings_at(root, server), embedding=embedding)
+
+        def user():
+            until(lambda: session.ctx.filling is not None
+                  and session.ctx.filling.phase == "embedding", "embedding has begun")
+            pipe.send_text("/exit\r")
+            until(lambda: "stopping the index run" in buffer.getvalue(), "the stop")
+            gate.set()  # the batch being embedded ends; the run stops before storing it
+
+        helper = threading.Thread(target=user, daemon=True)
+        helper.start()
+        try:
+            code = run_repl(root, session.settings, session=session, input=pipe,
+                            output=create_output(stdout=buffer),
+                            history_path=tmp_path / "history", embedding=embedding, index=True)
+        finally:
+            gate.set()
+            session.close()
+        helper.join(10)
+    assert code == 0
+    filling = session.ctx.filling
+    assert filling.phase == "stopped" and not filling.running()
+    assert_index_matches_disk(root, set())  # nothing half-stored
+    # the next run goes on from there (the vectors made are in the cache) and completes it
+    summary = run_index(root, session.settings, embedding=embedding)
+    assert summary.embedded == 0
+    assert_index_matches_disk(root, set(filling.quick.manifest.files()))
 
 
 def test_help_lists_every_command_and_unknown_commands_are_refused(repo, settings_for,

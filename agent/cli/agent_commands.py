@@ -141,23 +141,23 @@ def _question(line: str, number: int, default_mode: str) -> dict[str, Any]:
 def chat(path: Path | None, repo: Path, no_index: bool, **flags: Any) -> None:
     """Talk about the repository PATH (default: the current one) in a REPL.
 
-    Indexes what changed first. Follow-up questions see the conversation. Without a
-    reachable Ollama it starts in search-only mode and says how to fix it. /help lists
-    the commands; Ctrl-C cancels a turn, Ctrl-D leaves.
+    Opens at once and indexes what changed in the background (the status bar shows how
+    far; grep, read_file, list_files and find_symbol work meanwhile, keyword search once
+    the files are chunked, semantic search when the index is in). Follow-up questions see
+    the conversation. Without a reachable Ollama it starts in search-only mode and says
+    how to fix it. /help lists the commands; Ctrl-C cancels a turn, Ctrl-D leaves.
     """
     from codeagent.assistant.llm import check_ollama
     from codeagent.cli.repl import run_repl
 
     root = path.resolve() if path else repo
     settings = settings_from(root, **flags)
-    if not no_index:
-        update_index(root, settings, quiet=False)
     offline = None
     try:
         check_ollama(settings)
     except LLMUnavailable as exc:
         offline = exc
-    sys.exit(run_repl(root, settings, offline_reason=offline))
+    sys.exit(run_repl(root, settings, offline_reason=offline, index=not no_index))
 
 
 @click.command(context_settings=CONTEXT)

@@ -16,17 +16,15 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
-from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory
-from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.output import create_output
 
-from codeagent.cli.repl_render import (Screen, event_line, outcome_lines, sources_lines, span_lines,
-                                       trace_lines)
+from codeagent.cli.repl_input import ReplCompleter, prompt_keys
+from codeagent.cli.repl_render import (Screen, event_line, filling_outcome, filling_state,
+                                       outcome_lines, sources_lines, span_lines, trace_lines)
 from codeagent.errors import CodeagentError, LLMUnavailable, ModelNotPulled
 from codeagent.settings import Settings
 
@@ -36,18 +34,24 @@ KEYS = ("Enter sends; Alt+Enter (or Esc then Enter) starts a new line; Tab compl
 ALIASES = {"quit": "exit"}
 ARGUMENTS = {"model": " [NAME]", "rag": " QUESTION"}
 SEARCH_HITS = 6
+STOP_SECONDS = 60.0
+"""How long leaving waits for the background index run to stop at a batch boundary."""
 
 
 def run_repl(repo: Path, settings: Settings, *, session: Any = None,
              offline_reason: LLMUnavailable | None = None, input: Any = None,
              output: Any = None, history_path: Path | None = None,
-             embedding: Any = None) -> int:
+             embedding: Any = None, index: bool = False) -> int:
     """Run the REPL until /exit or Ctrl-D; the exit code. `offline_reason`: why Ollama is
-    not usable (the check's error); the REPL then starts in search-only mode."""
+    not usable (the check's error); the REPL then starts in search-only mode. `index`:
+    bring the index up to date in the background while the prompt is open."""
     from codeagent.assistant.session import Session
+    from codeagent.index.background import BackgroundIndex
 
     own = session is None
     session = session or Session(repo, settings, embedding=embedding)
+    if index:
+        session.ctx.filling = BackgroundIndex(repo.resolve(), settings, embedding)
     try:
         return Repl(repo, session, offline_reason=offline_reason, input=input, output=output,
                     history_path=history_path, embedding=embedding).run()
@@ -66,6 +70,8 @@ class Repl:
         self.settings: Settings = session.settings
         self.offline = offline_reason
         self.embedding = embedding
+        self.filling = session.ctx.filling  # the background index run, if any
+        self._announced = False
         self._terminal = output is None  # a progress bar only where a person watches
         self.screen = Screen(output or create_output())
         self._walk_memo: dict = {}
@@ -75,13 +81,25 @@ class Repl:
         self.prompt = PromptSession(
             input=input, output=self.screen.output, history=FileHistory(str(history)),
             completer=ReplCompleter(names, self._paths), complete_while_typing=False,
-            key_bindings=_keys(), bottom_toolbar=self._toolbar, prompt_continuation="... ")
+            key_bindings=prompt_keys(), bottom_toolbar=self._toolbar, prompt_continuation="... ")
 
     def run(self) -> int:
         self._welcome()
+        if self.filling is not None:
+            self.filling.begin()
+        try:
+            return self._loop()
+        finally:
+            self._stop_filling()
+
+    def _loop(self) -> int:
         while True:
+            self._announce()
+            filling = self.filling is not None and self.filling.running()
             try:
-                line = self.prompt.prompt("search> " if self.offline else "codeagent> ")
+                # While the index fills, the status bar is redrawn to show how far it is.
+                line = self.prompt.prompt("search> " if self.offline else "codeagent> ",
+                                          refresh_interval=1.0 if filling else 0)
             except KeyboardInterrupt:
                 continue  # Ctrl-C at the prompt: the line being typed is dropped
             except EOFError:
@@ -89,6 +107,7 @@ class Repl:
             text = line.strip()
             if not text:
                 continue
+            self._announce()  # the run may have ended while the line was typed
             try:
                 if text.startswith("/"):
                     if self.dispatch(text) is False:
@@ -204,6 +223,9 @@ class Repl:
         from codeagent.cli.console import RichProgress, index_summary_lines
         from codeagent.index.run import run_index
 
+        if self.filling is not None and self.filling.running():
+            return self.screen.line(f"the index is being updated in the background "
+                                    f"({self.filling.progress()}); /index again when it is done")
         self.screen.line("indexing...", "class:note")
         progress = RichProgress() if self._terminal and sys.stderr.isatty() else None
         try:
@@ -252,6 +274,11 @@ class Repl:
         self.screen.line(f"codeagent chat: {self.repo} with {self.settings.llm_model}"
                          f"{' (search-only mode)' if self.offline else ''}")
         self.screen.line(f"{KEYS}; /help lists the commands.", "class:note")
+        if self.filling is not None and self.filling.first:
+            self.screen.line(
+                "indexing in the background (the status bar shows how far): grep, read_file "
+                "and list_files work now, find_symbol and keyword search once the files are "
+                "chunked (seconds), semantic search when the index is in", "class:note")
         if self.offline:
             self.screen.line(f"search-only mode: {self.offline.message}", "class:error")
             if self.offline.hint:
@@ -269,7 +296,23 @@ class Repl:
             mode = f"search-only (model {name} not pulled: ollama pull {name})"
         else:
             mode = "search-only (Ollama unavailable)" if self.offline else "agent"
-        return f" {self.repo.name} | {self.settings.llm_model} | {mode} | /help"
+        index = f" | index: {filling_state(self.filling)}" if self.filling else ""
+        return f" {self.repo.name} | {self.settings.llm_model} | {mode}{index} | /help"
+
+    def _announce(self) -> None:
+        """Once, at the prompt after the background index run ended: how it went."""
+        if self.filling is None or self.filling.running() or self._announced:
+            return
+        self._announced = True
+        for style, text in filling_outcome(self.repo, self.filling):
+            self.screen.line(text, style)
+
+    def _stop_filling(self) -> None:
+        if self.filling is None or not self.filling.running():
+            return
+        self.screen.line(f"stopping the index run ({self.filling.progress()}): what is in "
+                         "stays; the next run goes on from there", "class:note")
+        self.filling.stop(timeout=STOP_SECONDS)
 
     def _last(self) -> Any:
         return self.session.answers[-1] if self.session.answers else None
@@ -279,39 +322,3 @@ class Repl:
 
         walked = walk_cached(self.session.ctx.rules, self._walk_memo)
         return [f"{d}/" for d in walked.directories if d] + [f.path for f in walked.files]
-
-
-class ReplCompleter(Completer):
-    """/commands at the start of the line; repository paths for a word that looks like
-    one (it holds a '/' or a '.'), matched by the path's start or by its file name."""
-
-    def __init__(self, commands: list[str], paths: Callable[[], list[str]]) -> None:
-        self.commands = commands
-        self.paths = paths
-
-    def get_completions(self, document: Document,
-                        complete_event: CompleteEvent) -> Iterable[Completion]:
-        before = document.text_before_cursor
-        if before.startswith("/") and not any(c.isspace() for c in before):
-            for name in self.commands:
-                if name.startswith(before.lower()):
-                    yield Completion(name, -len(before))
-            return
-        word = document.get_word_before_cursor(WORD=True)
-        if "/" not in word and "." not in word:
-            return
-        for path in self.paths():
-            if path.startswith(word) or path.rstrip("/").rsplit("/", 1)[-1].startswith(word):
-                yield Completion(path, -len(word))
-
-
-def _keys() -> KeyBindings:
-    keys = KeyBindings()
-
-    # A terminal sends Alt+Enter as Esc then Enter; prompt-toolkit's default for it is
-    # "submit", so this binding (added after the defaults) takes precedence.
-    @keys.add("escape", "enter")
-    def _newline(event: Any) -> None:
-        event.current_buffer.insert_text("\n")
-
-    return keys

@@ -173,3 +173,30 @@ def _first_line(text: str) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def filling_state(filling: Any) -> str:
+    """The status bar's word on a background index run (`index.background`)."""
+    if filling.running():
+        return filling.progress()
+    if filling.phase in ("failed", "stopped"):
+        return f"{filling.phase} (/index retries)"
+    return "up to date"
+
+
+def filling_outcome(repo: Any, filling: Any) -> list[tuple[str, str]]:
+    """(style, text) lines once a background index run has ended: its error, or what it
+    changed (nothing when it had nothing to do)."""
+    from codeagent.cli.console import index_summary_lines
+
+    if filling.error is not None:
+        return [("class:error", f"error: the index run failed: {filling.error.message}")] + (
+            [("class:hint", f"  -> {filling.error.hint}")] if filling.error.hint else [])
+    summary = filling.summary
+    if summary is None or not (summary.added or summary.changed or summary.removed
+                               or filling.first):
+        return []
+    lines = [("class:note", text) for text in index_summary_lines(repo, summary, False)]
+    if filling.first:
+        lines.append(("class:ok", "the index is in: semantic search is on"))
+    return lines

@@ -89,6 +89,8 @@ class Searcher:
         self.vector_index = VectorStoreIndex.from_vector_store(self.store.vector_store,
                                                                embed_model=self.model)
         self._mentions: Any = None
+        self.keywords: Any = None
+        """The keyword index to use instead of the one on disk (None: that one)."""
 
     def close(self) -> None:
         self.manifest.close()
