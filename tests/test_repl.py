@@ -21,11 +21,14 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput, create_output
+from rich.console import Console
 
+from codeagent.assistant.answer import Event
 from codeagent.assistant.llm import check_ollama
 from codeagent.assistant.session import Session
 from codeagent.cli.repl import Repl, run_repl
 from codeagent.cli.repl_render import span_lines
+from codeagent.cli.thinking import Spinner, Thinking
 from codeagent.errors import LLMUnavailable
 from codeagent.index.embedding import EmbeddingInfo
 from codeagent.index.run import run_index
@@ -291,6 +294,64 @@ def test_leaving_while_the_index_fills_stops_it_cleanly(tmp_path):
     summary = run_index(root, session.settings, embedding=embedding)
     assert summary.embedded == 0
     assert_index_matches_disk(root, set(filling.quick.manifest.files()))
+
+
+def test_status_line_follows_the_steps_of_the_turn(repo, tmp_path):
+    # What the spinner line says is driven by the turn's events: which step, which tool.
+    script = scripted(action("grep", pattern="formatPrice"),
+                      action("read_file", path="web/format.js"), final("web/format.js:2"))
+    drawn = io.StringIO()
+    with FakeOllama(script) as server, create_pipe_input() as pipe:
+        session = Session(repo, settings_at(repo, server))
+        repl = Repl(repo, session, offline_reason=None, input=pipe,
+                    output=create_output(stdout=io.StringIO()),
+                    history_path=tmp_path / "history", embedding=None)
+        console = Console(file=drawn, force_terminal=True, width=120)
+        repl.make_spinner = lambda thinking: Spinner(thinking, console=console,
+                                                     auto_refresh=False)
+        pipe.send_text("how are prices formatted?\r")
+        pipe.close()
+        assert repl.run() == 0
+        session.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "\n", drawn.getvalue())
+    shown = [re.sub(r"\d+ s", "N s", line) for line in
+             re.findall(r"(?:thinking|running \w+)… \d+ s · step \d+(?: · \w+)?", text)]
+    assert [line for n, line in enumerate(shown) if n == 0 or shown[n - 1] != line] == [
+        "thinking… N s · step 1", "running grep… N s · step 1",
+        "thinking… N s · step 2 · grep", "running read_file… N s · step 2",
+        "thinking… N s · step 3 · read_file"]
+
+
+def test_ask_draws_the_status_line_on_stderr_only_when_it_is_a_terminal():
+    from codeagent.cli.agent_commands import _Printer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    events = [Event("tool", "grep", {"arguments": {"pattern": "x"}}),
+              Event("observation", "1 match")]
+    for err, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        out = io.StringIO()
+        printer = _Printer(out, err)
+        for event in events:
+            printer(event)
+        printer.spinner.hide()
+        assert bool(re.search(r"thinking… \d+ s · step 2 · grep", err.getvalue())) is drawn
+        assert "-> grep" in err.getvalue() and "thinking" not in out.getvalue()
+
+
+def test_status_line_counts_seconds_and_hides_while_the_answer_streams():
+    now = [100.0]
+    thinking = Thinking(clock=lambda: now[0])
+    now[0] = 112.4
+    assert thinking.text() == "thinking… 12 s · step 1"
+    thinking.update(Event("retry", "no Action"))  # a refused reply: the model writes again
+    assert thinking.text() == "thinking… 12 s · step 2"
+    thinking.update(Event("answer", "It is"))
+    assert not thinking.visible
+    thinking.update(Event("check", "the citation check failed"))  # a correction follows
+    assert thinking.visible
 
 
 def test_help_lists_every_command_and_unknown_commands_are_refused(repo, settings_for,

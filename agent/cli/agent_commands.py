@@ -47,10 +47,12 @@ def ask(question: str, repo: Path, mode: str, as_json: bool, no_index: bool,
     if not no_index:
         update_index(repo, settings, quiet=as_json)
     session = Session(repo, settings)
+    printer = None if as_json else _Printer(sys.stdout, sys.stderr)
     try:
-        answer = session.ask(question, mode, emit=None if as_json else _Printer(sys.stdout,
-                                                                                  sys.stderr))
+        answer = session.ask(question, mode, emit=printer)
     finally:
+        if printer:
+            printer.spinner.hide()
         session.close()
     if as_json:
         emit_json(answer.to_json())
@@ -177,12 +179,23 @@ def doctor(repo: Path, **flags: Any) -> None:
 
 
 class _Printer:
-    """Streams a question's progress: steps to stderr, the answer to stdout."""
+    """Streams a question's progress: steps to stderr, the answer to stdout, and while the
+    model works a spinner line on stderr when it is a terminal."""
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
+        from codeagent.cli.thinking import NoSpinner, Spinner, Thinking
+
         self.out, self.err = out, err
+        self.spinner = Spinner(Thinking(), err) if err.isatty() else NoSpinner(Thinking())
+        self.spinner.show()
 
     def __call__(self, event: Any) -> None:
+        self.spinner.hide()  # nothing is written into the spinner's line
+        self.spinner.update(event)
+        self._write(event)
+        self.spinner.show()
+
+    def _write(self, event: Any) -> None:
         from codeagent.textfile import printable
 
         if event.kind == "answer":

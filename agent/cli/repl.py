@@ -25,6 +25,7 @@ from prompt_toolkit.output import create_output
 from codeagent.cli.repl_input import ReplCompleter, prompt_keys
 from codeagent.cli.repl_render import (Screen, event_line, filling_outcome, filling_state,
                                        outcome_lines, sources_lines, span_lines, trace_lines)
+from codeagent.cli.thinking import NoSpinner, Spinner, Thinking
 from codeagent.errors import CodeagentError, LLMUnavailable, ModelNotPulled
 from codeagent.settings import Settings
 
@@ -73,6 +74,10 @@ class Repl:
         self.filling = session.ctx.filling  # the background index run, if any
         self._announced = False
         self._terminal = output is None  # a progress bar only where a person watches
+        self.make_spinner: Callable[[Thinking], Any] = (
+            (lambda thinking: Spinner(thinking, sys.stdout))
+            if self._terminal and sys.stdout.isatty() else NoSpinner)
+        """The status line of a turn while the model works (a person watches: a spinner)."""
         self.screen = Screen(output or create_output())
         self._walk_memo: dict = {}
         history = history_path or ensure_data_dir(self.repo) / "chat_history"
@@ -147,16 +152,24 @@ class Repl:
         if self.offline:
             return self.search_only(question)
         streamed: list[str] = []
+        spinner = self.make_spinner(Thinking())
 
         def emit(event: Any) -> None:
+            spinner.hide()  # nothing is printed into the spinner's line
+            spinner.update(event)
             if event.kind == "answer":
                 streamed.append(event.text)
                 self.screen.piece(event.text)
             elif (shown := event_line(event)) is not None:
                 streamed.clear()  # the answer is what streams after the last step
                 self.screen.line(shown[1], shown[0])
+            spinner.show()
 
-        answer = self.session.ask(question, mode=mode, emit=emit)
+        spinner.show()
+        try:
+            answer = self.session.ask(question, mode=mode, emit=emit)
+        finally:
+            spinner.hide()
         self.screen.end_piece()
         # Answers written without streaming (a limit was hit, the model failed) or that
         # differ from what streamed are shown whole.
