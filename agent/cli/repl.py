@@ -5,6 +5,10 @@ build on earlier answers) or a /command. A command is a `cmd_*` method; its docs
 its /help line. Input and output are injectable, so tests drive the real REPL through a
 pipe and read what a user would see.
 
+With `index`, the index is brought up to date in a thread while the prompt is open
+(`index.background`): the status bar shows how far, the tools say what works until it is
+done, and Ctrl-C, which reaches this thread only, never stops it.
+
 When Ollama is not reachable the REPL still starts, in search-only mode: it says why and
 how to fix it, and answers each question with the code that matches it. /model leaves
 that mode once the model answers.

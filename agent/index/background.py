@@ -38,7 +38,7 @@ class BackgroundIndex:
         """No finished index is there yet: until this run is done, nothing has vectors."""
         self.summary: Any = None
         self.error: CodeagentError | None = None
-        self._batch = 0
+        self._batch = self._within = 0  # files in the batch; of them, the share embedded
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="codeagent-index", daemon=True)
 
@@ -52,7 +52,7 @@ class BackgroundIndex:
     def progress(self) -> str:
         """Where the run is, in a few words: `120 of 500 files embedded`."""
         if self.phase == "embedding" and self.files_total is not None:
-            return f"{self.files_done} of {self.files_total} files embedded"
+            return f"{self.files_done + self._within} of {self.files_total} files embedded"
         return {"starting": "starting", "chunking": "chunking the files",
                 "preparing": "loading the embedding model",
                 "finishing": "building the keyword index", "done": "done",
@@ -103,13 +103,16 @@ class _Tracker:
 
     def begin_batch(self, files: int, nbytes: int) -> None:
         self._check()
-        self.owner._batch = files
+        self.owner._batch, self.owner._within = files, 0
 
     def embedded(self, done: int, total: int) -> None:
         self._check()
+        # A batch commits whole; until then its files count by the share of chunks done.
+        self.owner._within = min(self.owner._batch - 1, self.owner._batch * done // total)
 
     def end_batch(self) -> None:
         self.owner.files_done += self.owner._batch
+        self.owner._within = 0
 
     def stop(self) -> None:
         self.owner.phase = "finishing"
