@@ -47,6 +47,14 @@ class LLMUnavailable(CodeagentError):
     exit_code = 4
 
 
+class ModelNotPulled(LLMUnavailable):
+    """Ollama answers, but does not have the model."""
+
+    def __init__(self, model: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.model = model
+
+
 class EmbeddingUnavailable(CodeagentError):
     """The embedding model cannot be loaded."""
 

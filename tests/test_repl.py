@@ -8,25 +8,33 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import threading
 import time
 
 import pytest
+from llama_index.core.embeddings import MockEmbedding
+from llama_index.core.schema import NodeWithScore, TextNode
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput, create_output
+from rich.console import Console
 
+from codeagent.assistant.answer import Event
 from codeagent.assistant.llm import check_ollama
 from codeagent.assistant.session import Session
 from codeagent.cli.repl import Repl, run_repl
+from codeagent.cli.repl_render import span_lines
+from codeagent.cli.thinking import Spinner, Thinking
 from codeagent.errors import LLMUnavailable
+from codeagent.index.embedding import EmbeddingInfo
 from codeagent.index.run import run_index
 from codeagent.settings import load_settings
 from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
-from support import make_repo, write_files
+from support import assert_index_matches_disk, make_repo, write_files
 
 ESC_ENTER = "\x1b\r"  # what a terminal sends for Alt+Enter
 CTRL_C = "\x03"
@@ -161,6 +169,191 @@ def test_sources_and_trace_show_the_last_answer(indexed_repo, minilm, tmp_path):
     assert trace[4].startswith("← ") and "is_permanent" in trace[4]
 
 
+class GatedEmbedding(MockEmbedding):
+    """Constant vectors, but documents wait for `gate`: an index run that is still
+    embedding for as long as a test needs, without any timing."""
+
+    def __init__(self, gate):
+        super().__init__(embed_dim=8)
+        self._gate = gate
+
+    def _get_text_embeddings(self, texts):
+        assert self._gate.wait(120), "the test never opened the gate"
+        return [self._get_vector() for _ in texts]
+
+
+def until(condition, what, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def observations(answer):
+    return {step.tool: step.observation for step in answer.steps if step.tool}
+
+
+@pytest.mark.timeout(180)
+def test_chat_opens_and_answers_while_the_first_index_fills(tmp_path):
+    root = make_repo(tmp_path / "repo", hostile=False)  # never indexed
+    gate = threading.Event()
+    embedding = (GatedEmbedding(gate), EmbeddingInfo("gated-8", 8, "cpu", 256))
+    # the search made for each question before the model's first step is multi_query_search
+    script = scripted(action("semantic_search", query="follow redirects"),
+                      action("find_symbol", name="resolve_redirects"),
+                      final("net/redirects.py:17-28"),
+                      action("semantic_search", query="redirect loop limit"),
+                      final("net/redirects.py:17-28"))
+    buffer = io.StringIO()
+    with FakeOllama(script) as server, create_pipe_input() as pipe:
+        session = Session(root, settings_at(root, server, first_search=True),
+                          embedding=embedding)
+
+        def user():
+            until(lambda: session.ctx.filling is not None and session.ctx.filling.quick,
+                  "the files are chunked")
+            until(lambda: session.ctx.filling.phase == "embedding", "embedding has begun")
+            pipe.send_text("where are redirects followed?\r")
+            until(lambda: len(session.answers) == 1, "the first answer")
+            pipe.send_text(f"half a line{CTRL_C}")  # Ctrl-C at the prompt while it fills
+            pipe.send_text("/sources\r")  # read after the Ctrl-C: the REPL went on
+            until(lambda: "code the search-only" in buffer.getvalue()
+                  or "✓ net/redirects.py:17-28" in buffer.getvalue(), "the /sources reply")
+            assert session.ctx.filling.running(), "Ctrl-C stopped the index run"
+            gate.set()
+            assert session.ctx.filling.wait(120)
+            pipe.send_text("and now?\r")
+            until(lambda: len(session.answers) == 2, "the second answer")
+            pipe.send_text("/exit\r")
+
+        helper = threading.Thread(target=user, daemon=True)
+        helper.start()
+        try:
+            code = run_repl(root, session.settings, session=session, input=pipe,
+                            output=create_output(stdout=buffer),
+                            history_path=tmp_path / "history", embedding=embedding, index=True)
+        except KeyboardInterrupt:
+            pytest.fail("Ctrl-C escaped the REPL")
+        finally:
+            gate.set()
+            session.close()
+        helper.join(10)
+    assert code == 0
+    filling = session.ctx.filling
+    assert filling.phase == "done" and filling.error is None, filling.error
+    # while the vectors were missing: semantic search said so in one line, find_symbol and
+    # keyword search answered from the chunked files
+    first = observations(session.answers[0])
+    assert first["semantic_search"].startswith("error: the index is still filling (0 of ")
+    assert "\n" not in first["semantic_search"] and "grep" in first["semantic_search"]
+    assert "net/redirects.py:17-" in first["find_symbol"]
+    assert "by keyword only" in first["multi_query_search"]
+    assert "net/redirects.py:" in first["multi_query_search"]
+    # the status bar showed how far the index was, then that it was in
+    assert re.search(r"index: 0 of \d+ files embedded", buffer.getvalue())
+    lines = printed_lines(buffer.getvalue())
+    # said before the question that followed it
+    assert lines.index("the index is in: semantic search is on") < lines.index(
+        '→ semantic_search {"query": "redirect loop limit"}')
+    # once it was in, semantic search answered; nothing was lost to Ctrl-C
+    assert "chunks closest to" in observations(session.answers[1])["semantic_search"]
+    assert_index_matches_disk(root, set(filling.quick.manifest.files()))
+
+
+@pytest.mark.timeout(180)
+def test_leaving_while_the_index_fills_stops_it_cleanly(tmp_path):
+    root = make_repo(tmp_path / "repo", hostile=False)
+    gate = threading.Event()
+    embedding = (GatedEmbedding(gate), EmbeddingInfo("gated-8", 8, "cpu", 256))
+    buffer = io.StringIO()
+    with FakeOllama(scripted()) as server, create_pipe_input() as pipe:
+        session = Session(root, settings_at(root, server), embedding=embedding)
+
+        def user():
+            until(lambda: session.ctx.filling is not None
+                  and session.ctx.filling.phase == "embedding", "embedding has begun")
+            pipe.send_text("/exit\r")
+            until(lambda: "stopping the index run" in buffer.getvalue(), "the stop")
+            gate.set()  # the batch being embedded ends; the run stops before storing it
+
+        helper = threading.Thread(target=user, daemon=True)
+        helper.start()
+        try:
+            code = run_repl(root, session.settings, session=session, input=pipe,
+                            output=create_output(stdout=buffer),
+                            history_path=tmp_path / "history", embedding=embedding, index=True)
+        finally:
+            gate.set()
+            session.close()
+        helper.join(10)
+    assert code == 0
+    filling = session.ctx.filling
+    assert filling.phase == "stopped" and not filling.running()
+    assert_index_matches_disk(root, set())  # nothing half-stored
+    # the next run goes on from there (the vectors made are in the cache) and completes it
+    summary = run_index(root, session.settings, embedding=embedding)
+    assert summary.embedded == 0
+    assert_index_matches_disk(root, set(filling.quick.manifest.files()))
+
+
+def test_status_line_follows_the_steps_of_the_turn(repo, tmp_path):
+    # What the spinner line says is driven by the turn's events: which step, which tool.
+    script = scripted(action("grep", pattern="formatPrice"),
+                      action("read_file", path="web/format.js"), final("web/format.js:2"))
+    drawn = io.StringIO()
+    with FakeOllama(script) as server, create_pipe_input() as pipe:
+        session = Session(repo, settings_at(repo, server))
+        repl = Repl(repo, session, offline_reason=None, input=pipe,
+                    output=create_output(stdout=io.StringIO()),
+                    history_path=tmp_path / "history", embedding=None)
+        console = Console(file=drawn, force_terminal=True, width=120)
+        repl.make_spinner = lambda thinking: Spinner(thinking, console=console,
+                                                     auto_refresh=False)
+        pipe.send_text("how are prices formatted?\r")
+        pipe.close()
+        assert repl.run() == 0
+        session.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "\n", drawn.getvalue())
+    shown = [re.sub(r"\d+ s", "N s", line) for line in
+             re.findall(r"(?:thinking|running \w+)… \d+ s · step \d+(?: · \w+)?", text)]
+    assert [line for n, line in enumerate(shown) if n == 0 or shown[n - 1] != line] == [
+        "thinking… N s · step 1", "running grep… N s · step 1",
+        "thinking… N s · step 2 · grep", "running read_file… N s · step 2",
+        "thinking… N s · step 3 · read_file"]
+
+
+def test_ask_draws_the_status_line_on_stderr_only_when_it_is_a_terminal():
+    from codeagent.cli.agent_commands import _Printer
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    events = [Event("tool", "grep", {"arguments": {"pattern": "x"}}),
+              Event("observation", "1 match")]
+    for err, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        out = io.StringIO()
+        printer = _Printer(out, err)
+        for event in events:
+            printer(event)
+        printer.spinner.hide()
+        assert bool(re.search(r"thinking… \d+ s · step 2 · grep", err.getvalue())) is drawn
+        assert "-> grep" in err.getvalue() and "thinking" not in out.getvalue()
+
+
+def test_status_line_counts_seconds_and_hides_while_the_answer_streams():
+    now = [100.0]
+    thinking = Thinking(clock=lambda: now[0])
+    now[0] = 112.4
+    assert thinking.text() == "thinking… 12 s · step 1"
+    thinking.update(Event("retry", "no Action"))  # a refused reply: the model writes again
+    assert thinking.text() == "thinking… 12 s · step 2"
+    thinking.update(Event("answer", "It is"))
+    assert not thinking.visible
+    thinking.update(Event("check", "the citation check failed"))  # a correction follows
+    assert thinking.visible
+
+
 def test_help_lists_every_command_and_unknown_commands_are_refused(repo, settings_for,
                                                                     tmp_path):
     code, text = drive(repo, settings_for(repo), "/help\r/frobnicate\r/tr\r", tmp_path)
@@ -236,16 +429,62 @@ def test_search_only_mode_when_ollama_is_down(indexed_repo, minilm, tmp_path):
                                             "first_search": False}, environ={})
     with pytest.raises(LLMUnavailable) as down:
         check_ollama(settings, timeout=2)
-    code, text = drive(indexed_repo, settings, "where are HTTP redirects followed?\r", tmp_path,
-                       offline_reason=(down.value.message, down.value.hint), embedding=minilm)
+    code, text = drive(indexed_repo, settings, "where are HTTP redirects followed?\r/sources\r"
+                       "/trace\r", tmp_path, offline_reason=down.value, embedding=minilm)
     assert code == 0
     lines = printed_lines(text)
     assert f"search-only mode: {down.value.message}" in lines
     assert any("ollama serve" in line for line in lines)
     assert any("ollama pull codellama:34b" in line for line in lines)
-    hits = [line for line in lines if line.split(":")[0].endswith((".py", ".go", ".rs", ".js",
-                                                                   ".md", ".yaml"))]
+    listed = next(n for n, line in enumerate(lines)
+                  if line.startswith("code the search-only reply showed"))
+    hits = [line for line in lines[:listed] if re.match(r"\S+:\d+-\d+  ", line)]
     assert hits and hits[0].startswith("net/redirects.py:")
+    shown = [hit.split()[0] for hit in hits]
+    # /sources lists the hits of the search-only reply, /trace its search and the result's
+    # first line
+    assert lines[listed] == f"code the search-only reply showed ({len(shown)}):"
+    sources = lines[listed + 1:]
+    assert sources[:len(shown)] == shown
+    trace = sources[len(shown):]
+    assert trace[0].startswith('1. search {"question": "where are HTTP redirects followed?"')
+    assert trace[1] == f"← {len(shown)} spans: {', '.join(shown)}"
+
+
+def test_status_bar_names_the_model_that_is_not_pulled(repo, tmp_path):
+    # Ollama answers (/api/tags, /api/show) but lacks the model: the bar says which and how
+    # to get it, not that Ollama is unavailable.
+    with FakeOllama(scripted(), models=("qwen2.5-coder:7b",)) as server:
+        settings = settings_at(repo, server)
+        with pytest.raises(LLMUnavailable) as missing:
+            check_ollama(settings)
+        session = Session(repo, settings)
+        with create_pipe_input() as pipe:
+            repl = Repl(repo, session, offline_reason=missing.value, input=pipe,
+                        output=DummyOutput(), history_path=tmp_path / "history",
+                        embedding=None)
+            toolbar = repl._toolbar()
+            repl.cmd_model("missing:1b")  # a refused switch does not change what is missing
+            after_refusal = repl._toolbar()
+        session.close()
+        down = Repl(repo, Session(repo, settings), offline_reason=LLMUnavailable("down"),
+                    input=None, output=DummyOutput(), history_path=tmp_path / "history",
+                    embedding=None)
+    assert "search-only (model codellama:34b not pulled: ollama pull codellama:34b)" in toolbar
+    assert "Ollama unavailable" not in toolbar
+    assert after_refusal == toolbar
+    assert "search-only (Ollama unavailable)" in down._toolbar()
+    down.session.close()
+
+
+def test_search_hits_keep_the_indentation_of_their_lines():
+    code = "class A:\n    def put(self, key):\n        if key:\n\n            return 1\n"
+    node = TextNode(text=code, metadata={"path": "a.py", "start_line": 1, "end_line": 5,
+                                         "symbol": "A.put", "focus_line": 2})
+    lines = [text for _, text in span_lines([NodeWithScore(node=node, score=1.0)])]
+    # from the best part on, less the indentation those lines share, blank lines left out
+    assert lines == ["a.py:1-5  A.put", "    def put(self, key):", "        if key:",
+                     "            return 1"]
 
 
 @pytest.mark.slow
@@ -258,8 +497,7 @@ def test_model_command_leaves_search_only_mode(indexed_repo, minilm, tmp_path):
         code, text = drive(indexed_repo, settings,
                            "how are prices formatted?\r/model qwen2.5-coder:7b\r"
                            "how are prices formatted?\r", tmp_path,
-                           offline_reason=(missing.value.message, missing.value.hint),
-                           embedding=minilm)
+                           offline_reason=missing.value, embedding=minilm)
     lines = printed_lines(text)
     assert "(search-only mode: the code that matches the question)" in lines
     assert '→ grep {"pattern": "formatPrice"}' in lines

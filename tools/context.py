@@ -37,6 +37,10 @@ class ToolContext:
     """A LlamaIndex LLM for query variants; None means heuristic variants."""
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
     """What tools keep between calls of one session (grep's sniff results)."""
+    filling: Any = None
+    """The index run going on in this process (chat's `index.background.BackgroundIndex`),
+    or None. While it fills a first index, keyword search and find_symbol read its quick
+    index, and what needs vectors says how far the run is instead of failing."""
     rules: RepoRules = field(init=False)
     _searcher: Any = field(default=None, init=False, repr=False)
     _manifest: Any = field(default=None, init=False, repr=False)
@@ -46,25 +50,62 @@ class ToolContext:
         self.rules = RepoRules.from_settings(self.repo, self.settings)
 
     def searcher(self) -> Any:
-        """The open index (manifest, store, embedding model), opened on first use."""
+        """The open index (manifest, store, embedding model), opened on first use. While a
+        first index fills there is none yet: a ToolError says how far it is."""
         if self._searcher is None:
             from codeagent.retrieval.semantic import Searcher
 
-            self._searcher = Searcher(self.repo, self.settings, embedding=self.embedding)
+            try:
+                self._searcher = Searcher(self.repo, self.settings, embedding=self.embedding)
+            except IndexProblem:
+                if self.filling is not None and self.filling.running():
+                    raise ToolError(self.still_filling("semantic search")) from None
+                raise
         return self._searcher
+
+    def still_filling(self, what: str, after_chunking: bool = False) -> str:
+        """One line for a tool that cannot answer yet because the first index is filling:
+        how far it is, when `what` works (`after_chunking`: once the files are chunked),
+        and what works now."""
+        if self.filling.quick is not None:
+            works = "grep, find_symbol, read_file, list_files and multi_query_search (by keyword)"
+        else:
+            works = "grep, read_file and list_files"
+        when = "once the files are chunked (seconds)" if after_chunking else "when it is done"
+        return (f"the index is still filling ({self.filling.progress()}): {what} works "
+                f"{when}; {works} work now")
+
+    def partial(self) -> str | None:
+        """A note for results read while an index run changes the index, else None."""
+        if self.filling is None or not self.filling.running():
+            return None
+        return f"(partial: the index is still being updated, {self.filling.progress()})"
 
     def spans(self, question: str, k: int) -> Any:
         """The k best code spans for `question` (a `retrieval.spans.Spans`) in this
         repository's index, the files read through the jail, the query variants written by
-        `llm` when one is set. ToolError when there is no usable index."""
-        from codeagent.retrieval.spans import find_spans
+        `llm` when one is set; by keyword only, from the quick index, while a first index
+        fills. ToolError when there is no usable index."""
+        from codeagent.retrieval.spans import KeywordSearcher, find_spans
 
+        quick = self.filling.quick if self.filling is not None else None
         try:
             searcher = self.searcher()
+        except ToolError:
+            if quick is None:
+                raise ToolError(self.still_filling("multi_query_search",
+                                                   after_chunking=True)) from None
+            searcher = KeywordSearcher(self.repo, quick)
         except IndexProblem as exc:
             raise ToolError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
-        return find_spans(searcher, question, k, self.settings, read_lines=self._lines,
-                          llm=self.llm)
+        found = find_spans(searcher, question, k, self.settings, read_lines=self._lines,
+                           llm=self.llm)
+        if isinstance(searcher, KeywordSearcher):
+            found.notes.insert(0, f"by keyword only: the index is still filling "
+                                  f"({self.filling.progress()}); meaning joins when it is done")
+        elif (note := self.partial()) is not None:
+            found.notes.insert(0, note)
+        return found
 
     def _lines(self, path: str) -> list[str] | None:
         """A hit's file as it is now, through the jail (the index may be older than a
@@ -83,11 +124,17 @@ class ToolContext:
             self.close()
 
     def manifest(self) -> Any:
-        """The index's manifest (symbols, chunks) without loading the embedding model."""
+        """The index's manifest (symbols, chunks) without loading the embedding model;
+        while a first index fills, the quick index's (not kept: the real one follows)."""
         if self._manifest is None:
             from codeagent.index.layout import open_manifest_readonly
 
-            self._manifest = open_manifest_readonly(self.repo)
+            try:
+                self._manifest = open_manifest_readonly(self.repo)
+            except IndexProblem:
+                if self.filling is not None and self.filling.quick is not None:
+                    return self.filling.quick.manifest
+                raise
         return self._manifest
 
     def close(self) -> None:

@@ -26,6 +26,8 @@ def find_symbol(
     try:
         manifest = ctx.manifest()
     except IndexProblem as exc:
+        if ctx.filling is not None and ctx.filling.running():
+            raise ToolError(ctx.still_filling("find_symbol", after_chunking=True)) from None
         raise ToolError(f"{exc.message}; grep(pattern='{name}') works without an index") from None
     definitions = manifest.definitions_named(name)
     if kind:

@@ -34,6 +34,8 @@ def semantic_search(
         return "the index is empty; nothing to search (is the repository indexed?)"
     budget = Budget(ctx.settings.observation_tokens)
     budget.add(f"{len(hits)} chunks closest to \"{query}\":")
+    if (partial := ctx.partial()) is not None:
+        budget.add(partial)
     shown = budget.add_blocks([
         snippet(f"{hit.location}  {hit.symbol or '-'}  (similarity {hit.score:.2f})",
                 hit.text.split("\n"), SNIPPET_LINES) for hit in hits])

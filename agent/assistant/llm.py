@@ -8,7 +8,7 @@ import ssl
 from functools import lru_cache
 from typing import Any
 
-from codeagent.errors import LLMUnavailable
+from codeagent.errors import LLMUnavailable, ModelNotPulled
 from codeagent.settings import Settings
 
 ANSWER_TOKENS = 1024
@@ -62,7 +62,8 @@ def check_ollama(settings: Settings, timeout: float = 5.0) -> list[str]:
                              "--ollama-host) at where it runs") from None
     if not has_model(models, settings.llm_model):
         pulled = ", ".join(sorted(filter(None, models))) or "none"
-        raise LLMUnavailable(f"the model '{settings.llm_model}' is not pulled in Ollama at {host}",
+        raise ModelNotPulled(settings.llm_model,
+                             f"the model '{settings.llm_model}' is not pulled in Ollama at {host}",
                              f"run `ollama pull {settings.llm_model}` (pulled now: {pulled}), "
                              "or choose one with --llm-model")
     return models

@@ -47,10 +47,12 @@ def ask(question: str, repo: Path, mode: str, as_json: bool, no_index: bool,
     if not no_index:
         update_index(repo, settings, quiet=as_json)
     session = Session(repo, settings)
+    printer = None if as_json else _Printer(sys.stdout, sys.stderr)
     try:
-        answer = session.ask(question, mode, emit=None if as_json else _Printer(sys.stdout,
-                                                                                  sys.stderr))
+        answer = session.ask(question, mode, emit=printer)
     finally:
+        if printer:
+            printer.spinner.hide()
         session.close()
     if as_json:
         emit_json(answer.to_json())
@@ -141,23 +143,23 @@ def _question(line: str, number: int, default_mode: str) -> dict[str, Any]:
 def chat(path: Path | None, repo: Path, no_index: bool, **flags: Any) -> None:
     """Talk about the repository PATH (default: the current one) in a REPL.
 
-    Indexes what changed first. Follow-up questions see the conversation. Without a
-    reachable Ollama it starts in search-only mode and says how to fix it. /help lists
-    the commands; Ctrl-C cancels a turn, Ctrl-D leaves.
+    Opens at once and indexes what changed in the background (the status bar shows how
+    far; grep, read_file, list_files and find_symbol work meanwhile, keyword search once
+    the files are chunked, semantic search when the index is in). Follow-up questions see
+    the conversation. Without a reachable Ollama it starts in search-only mode and says
+    how to fix it. /help lists the commands; Ctrl-C cancels a turn, Ctrl-D leaves.
     """
     from codeagent.assistant.llm import check_ollama
     from codeagent.cli.repl import run_repl
 
     root = path.resolve() if path else repo
     settings = settings_from(root, **flags)
-    if not no_index:
-        update_index(root, settings, quiet=False)
     offline = None
     try:
         check_ollama(settings)
     except LLMUnavailable as exc:
-        offline = (exc.message, exc.hint)
-    sys.exit(run_repl(root, settings, offline_reason=offline))
+        offline = exc
+    sys.exit(run_repl(root, settings, offline_reason=offline, index=not no_index))
 
 
 @click.command(context_settings=CONTEXT)
@@ -177,12 +179,23 @@ def doctor(repo: Path | None, **flags: Any) -> None:
 
 
 class _Printer:
-    """Streams a question's progress: steps to stderr, the answer to stdout."""
+    """Streams a question's progress: steps to stderr, the answer to stdout, and while the
+    model works a spinner line on stderr when it is a terminal."""
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
+        from codeagent.cli.thinking import NoSpinner, Spinner, Thinking
+
         self.out, self.err = out, err
+        self.spinner = Spinner(Thinking(), err) if err.isatty() else NoSpinner(Thinking())
+        self.spinner.show()
 
     def __call__(self, event: Any) -> None:
+        self.spinner.hide()  # nothing is written into the spinner's line
+        self.spinner.update(event)
+        self._write(event)
+        self.spinner.show()
+
+    def _write(self, event: Any) -> None:
         from codeagent.textfile import printable
 
         if event.kind == "answer":

@@ -5,6 +5,7 @@ to the REPL's prompt-toolkit output (a terminal, or a test's buffer)."""
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from prompt_toolkit import print_formatted_text
@@ -116,6 +117,9 @@ def outcome_lines(answer: Any) -> list[tuple[str, str]]:
 def sources_lines(answer: Any | None) -> list[str]:
     if answer is None:
         return ["no answer yet: ask a question first"]
+    if answer.mode == "search":
+        return [f"code the search-only reply showed ({len(answer.sources)}):"] + (
+            [f"  {source}" for source in answer.sources] or ["  none"])
     lines = [f"{'✓' if c.valid else '✗'} {c.location}" + ("" if c.valid else f"  ({c.reason})")
              for c in answer.citations]
     if not lines:
@@ -157,7 +161,9 @@ def span_lines(hits: list[Any]) -> list[tuple[str, str]]:
                                     f"{meta.get('symbol') or '-'}"))
         start = meta.get("focus_line", meta["start_line"]) - meta["start_line"]
         body = [line for line in hit.node.get_content().split("\n")[start:] if line.strip()]
-        lines += [("", "    " + printable(line.strip())[:100]) for line in body[:PREVIEW_LINES]]
+        # Indentation is structure: shown as in the file, less what the lines share.
+        shown = textwrap.dedent("\n".join(body[:PREVIEW_LINES])).split("\n") if body else []
+        lines += [("", "    " + printable(line.rstrip())[:100]) for line in shown]
     return lines
 
 
@@ -167,3 +173,30 @@ def _first_line(text: str) -> str:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def filling_state(filling: Any) -> str:
+    """The status bar's word on a background index run (`index.background`)."""
+    if filling.running():
+        return filling.progress()
+    if filling.phase in ("failed", "stopped"):
+        return f"{filling.phase} (/index retries)"
+    return "up to date"
+
+
+def filling_outcome(repo: Any, filling: Any) -> list[tuple[str, str]]:
+    """(style, text) lines once a background index run has ended: its error, or what it
+    changed (nothing when it had nothing to do)."""
+    from codeagent.cli.console import index_summary_lines
+
+    if filling.error is not None:
+        return [("class:error", f"error: the index run failed: {filling.error.message}")] + (
+            [("class:hint", f"  -> {filling.error.hint}")] if filling.error.hint else [])
+    summary = filling.summary
+    if summary is None or not (summary.added or summary.changed or summary.removed
+                               or filling.first):
+        return []
+    lines = [("class:note", text) for text in index_summary_lines(repo, summary, False)]
+    if filling.first:
+        lines.append(("class:ok", "the index is in: semantic search is on"))
+    return lines

@@ -102,23 +102,14 @@ def update(data_dir: Path, manifest: Manifest) -> None:
     marker.touch()
     for leftover in data_dir.glob(f".{DIRNAME}-*"):  # from rebuilds that were killed
         shutil.rmtree(leftover, ignore_errors=True)
-    tokens, corpus = _documents(manifest)
-    if not corpus:
+    bm25 = build(manifest)
+    if bm25 is None:
         shutil.rmtree(live, ignore_errors=True)
         marker.unlink()
         return
-    import logging
-
-    import bm25s
-
-    # bm25s sets its own logger to DEBUG; once anything configures logging, each rebuild
-    # would print "Building index from tokens" into the user's output.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
     staging = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-new-", dir=data_dir))
     try:
-        bm25.save(str(staging), corpus=corpus, show_progress=False)
+        bm25.save(str(staging), corpus=bm25.corpus, show_progress=False)
         if live.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-old-", dir=data_dir))
             os.replace(live, aside / DIRNAME)
@@ -129,6 +120,25 @@ def update(data_dir: Path, manifest: Manifest) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     marker.unlink()
+
+
+def build(manifest: Manifest) -> Any:
+    """A bm25s.BM25 over all chunks in the manifest, in memory, its `corpus` the node dicts
+    BM25Retriever reads (as `load` gives them); None when there are no chunks."""
+    tokens, corpus = _documents(manifest)
+    if not corpus:
+        return None
+    import logging
+
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG; once anything configures logging, each rebuild
+    # would print "Building index from tokens" into the user's output.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    bm25.corpus = corpus
+    return bm25
 
 
 def load(data_dir: Path) -> Any:

@@ -36,16 +36,18 @@ class Retrieval:
 def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
                 read_lines: Callable[[str], list[str] | None],
                 reranker: BaseNodePostprocessor | None = None,
-                prefer: Callable[[list[str]], list[int]] | None = None) -> Retrieval:
+                prefer: Callable[[list[str]], list[int]] | None = None,
+                keywords: Any = None) -> Retrieval:
     """The k best spans for variants[0] (the question), asked as every variant against the
-    vector `index` (a VectorStoreIndex) and the keyword index in `data_dir`. `prefer`
-    reorders the spans given their paths (what the question names, `mentions.py`)."""
+    vector `index` (a VectorStoreIndex; None: keywords only) and the keyword index in
+    `data_dir` (or `keywords`, a bm25s.BM25 in memory). `prefer` reorders the spans given
+    their paths (what the question names, `mentions.py`)."""
     depth = max(3 * k, 20)
-    vector = index.as_retriever(similarity_top_k=depth)
-    retrievers: list[BaseRetriever] = [ChunkRetriever(vector)]
+    retrievers: list[BaseRetriever] = [] if index is None else [
+        ChunkRetriever(index.as_retriever(similarity_top_k=depth))]
     notes = []
     try:
-        keyword = keyword_retriever(data_dir, depth)
+        keyword = keyword_retriever(data_dir, depth, keywords)
         if keyword is None:
             notes.append("keyword search off: the keyword index is missing "
                          "(`codeagent index` makes it)")
@@ -54,6 +56,8 @@ def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
     except (OSError, ValueError) as exc:  # damaged files: numpy and json raise these
         notes.append(f"keyword search off: the keyword index is unreadable ({exc}); "
                      "`codeagent index --rebuild` remakes it")
+    if not retrievers:
+        return Retrieval([], notes)
     fused = VariantFusionRetriever(retrievers, variants, depth).retrieve(variants[0])
     spans = SpanMerger(read_lines).postprocess_nodes(fused)
     if reranker is not None and spans:
@@ -80,8 +84,8 @@ class CodeBM25Retriever(BM25Retriever):
         return [hit for hit in hits if (hit.score or 0.0) > 0.0]
 
 
-def keyword_retriever(data_dir: Path, top_k: int) -> CodeBM25Retriever | None:
-    bm25 = keyword_index.load(data_dir)
+def keyword_retriever(data_dir: Path, top_k: int, bm25: Any = None) -> CodeBM25Retriever | None:
+    bm25 = bm25 if bm25 is not None else keyword_index.load(data_dir)
     if bm25 is None:
         return None
     # BM25Retriever warns (on stderr) when asked for more hits than there are documents.

@@ -92,6 +92,8 @@ class Searcher:
                                     dimension, create=False)
         self.vector_index = VectorStoreIndex.from_vector_store(self.store.vector_store,
                                                                embed_model=self.model)
+        self.keywords: Any = None
+        """The keyword index to use instead of the one on disk (None: that one)."""
 
     def close(self) -> None:
         self.manifest.close()

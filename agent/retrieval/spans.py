@@ -9,6 +9,7 @@ the question names first (mentions.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from codeagent.settings import Settings
@@ -51,5 +52,27 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
     mentions = searcher.mentions()
     found = fusion.multi_query(searcher.vector_index, searcher.repo_data, variants, k,
                                read_lines=read_lines, reranker=reranker,
-                               prefer=lambda paths: mentions.reorder(question, paths))
+                               prefer=lambda paths: mentions.reorder(question, paths),
+                               keywords=searcher.keywords)
     return Spans(found.hits, variants, notes + found.notes, reranker is not None)
+
+
+class KeywordSearcher:
+    """A quick index (`index.quick.QuickIndex`: chunks in memory, no vectors) as
+    `find_spans` reads a Searcher: keyword search only, while the vectors are made."""
+
+    vector_index = None
+
+    def __init__(self, repo: Path, quick: Any) -> None:
+        from codeagent.index.layout import data_dir
+
+        self.repo, self.repo_data = repo, data_dir(repo)
+        self.manifest, self.keywords = quick.manifest, quick.keywords
+        self._mentions: Any = None
+
+    def mentions(self) -> Any:
+        if self._mentions is None:
+            from codeagent.retrieval.mentions import Mentions
+
+            self._mentions = Mentions(self.manifest)
+        return self._mentions

@@ -1,0 +1,98 @@
+"""A repository's chunks, symbols and keywords before any vector: what chat searches while
+its first index fills.
+
+The first index run of a repository embeds for minutes on a CPU; chunking the same files
+with tree-sitter takes seconds. So chat first chunks every file without a model into a
+manifest in memory (the records an index run commits, with the definitions and references
+find_symbol reads) and a BM25 over it: keyword search and find_symbol work at once, and
+semantic search joins when the run is done. Nothing of it is written to disk: the run
+that follows builds the real index, and afterwards this one is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from codeagent.index import keyword_index
+from codeagent.index.languages import detect_language
+from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
+                                      Manifest, ReferenceRecord)
+from codeagent.index.plan import plan_changes
+from codeagent.index.walker import RepoRules, walk
+from codeagent.settings import Settings
+from codeagent.textfile import content_hash, decode
+
+BATCH_FILES = 50
+"""Files chunked between two looks at `stopped`."""
+
+
+class Stopped(Exception):
+    """The quick index was asked to stop before it was done."""
+
+
+@dataclass
+class QuickIndex:
+    manifest: Manifest
+    """In memory: files, chunks, definitions and references, as an index run records them."""
+    keywords: Any
+    """A bm25s.BM25 over the chunks (`keyword_index.build`), None when there are none."""
+    files: int
+
+
+def quick_index(repo: Path, settings: Settings,
+                stopped: Callable[[], bool] = lambda: False) -> QuickIndex:
+    """Chunk every file the index would hold (same walk, same rules, no embedding model)."""
+    from llama_index.core.schema import Document
+
+    from codeagent.index.chunker import CodeChunker
+
+    plan = plan_changes(repo, {}, walk(RepoRules.from_settings(repo, settings)).files, False,
+                        settings.max_file_bytes)
+    manifest = Manifest(Path(":memory:"))
+    chunker = CodeChunker(window_lines=settings.window_lines,
+                          window_overlap=settings.window_overlap)
+    todo = [entry for entry, _ in plan.to_index]
+    for start in range(0, len(todo), BATCH_FILES):
+        if stopped():
+            manifest.close()
+            raise Stopped()
+        docs, records = [], {}
+        for entry in todo[start:start + BATCH_FILES]:
+            try:
+                data = (repo / entry.path).read_bytes()
+            except OSError:
+                continue
+            decoded = decode(data)
+            if decoded is None:
+                continue
+            language = detect_language(entry.path, data[:256])
+            digest = content_hash(data)
+            records[entry.path] = FileRecord(entry.path, digest, len(data), entry.mtime_ns,
+                                             language, 0, None)
+            docs.append(Document(text=decoded[0], id_=entry.path, metadata={
+                "path": entry.path, "language": language, "file_hash": digest}))
+        manifest.commit(_updates(records, chunker.get_nodes_from_documents(docs),
+                                 chunker.take_symbols()))
+    return QuickIndex(manifest, keyword_index.build(manifest), manifest.counts()[0])
+
+
+def _updates(records: dict[str, FileRecord], nodes: list[Any],
+             parsed: dict[str, Any]) -> list[FileUpdate]:
+    chunks: dict[str, list[ChunkRecord]] = {path: [] for path in records}
+    for node in nodes:
+        meta = node.metadata
+        chunks[meta["path"]].append(ChunkRecord(
+            node.node_id, meta["path"], meta["start_line"], meta["end_line"], meta["symbol"],
+            meta["symbols"], meta["language"], node.get_content()))
+    updates = []
+    for path, record in records.items():
+        result = parsed.get(path)
+        updates.append(FileUpdate(
+            replace(record, chunks=len(chunks[path])), chunks[path],
+            [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line, d.end_line)
+             for d in (result.definitions if result else [])],
+            [ReferenceRecord(path, r.name, r.kind, r.line)
+             for r in (result.references if result else [])]))
+    return updates
