@@ -66,7 +66,8 @@ def test_a_signature_change_finding_cites_a_caller_found_through_the_tools(shop,
         report = review(shop, settings, from_git(shop), use_llm=True, embedding=mock_embedding)
     # the reviewer was given the impact, and its tools found the caller
     prompt = server.requests[0]["messages"][-1]["content"]
-    assert "compute_tax (function, modified) at billing/tax.py:1; used at shop/cart.py:6" in prompt
+    assert ("compute_tax (function, modified) at billing/tax.py:1; used at shop/cart.py:6 "
+            "(in total)") in prompt
     assert "shop/cart.py:6" in server.requests[1]["messages"][-1]["content"]  # find_symbol said so
     assert [(f.path, f.line, f.end_line, f.severity) for f in report.findings] == [
         ("billing/tax.py", 1, 2, "high")]
@@ -75,6 +76,22 @@ def test_a_signature_change_finding_cites_a_caller_found_through_the_tools(shop,
     [impact] = report.impact
     assert (impact.symbol, impact.change, [(r.path, r.line) for r in impact.references]) == (
         "compute_tax", "modified", [("shop/cart.py", 6)])
+
+
+def test_each_reference_names_the_innermost_definition_around_it(shop, mock_embedding):
+    write_files(shop, {"shop/order.py": "from billing.tax import compute_tax\n\n\nclass Order:\n"
+                                        "    def pay(self):\n        def inner():\n"
+                                        "            return compute_tax(1, 2)\n"
+                                        "        return compute_tax(3, 4) + inner()\n",
+                       "shop/rates.py": "from billing.tax import compute_tax\n"
+                                        "RATE = compute_tax(1, 0.2)\n"})
+    run_index(shop, load_settings(shop, environ={}), embedding=mock_embedding)
+    report = review(shop, load_settings(shop, environ={}), from_git(shop), use_llm=False,
+                    embedding=mock_embedding)
+    [impact] = report.impact
+    assert [(r.path, r.line, r.symbol) for r in impact.references] == [
+        ("shop/cart.py", 6, "total"), ("shop/order.py", 7, "Order.pay.inner"),
+        ("shop/order.py", 8, "Order.pay"), ("shop/rates.py", 2, None)]
 
 
 def test_findings_are_validated_anchored_and_merged():

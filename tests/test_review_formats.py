@@ -45,7 +45,7 @@ def _full() -> ReviewReport:
 def _impact() -> list[Impact]:
     return [Impact("agent/core.py", "old_api", "function", "removed", 5, REMOVED_REFS),
             Impact("agent/core.py", "Parser.parse", "method", "modified", 20,
-                   (Reference("tools/run.py", 7, "call"),)),
+                   (Reference("tools/run.py", 7, "call", "Runner.start"),)),
             Impact("agent/core.py", "helper", "function", "added", 30)]
 
 
@@ -227,7 +227,7 @@ def test_github_search_only_has_a_notice_per_used_symbol():
     listed = [ref for ref in REMOVED_REFS if _where(ref.path, ref.line) in message.split("\n")]
     assert listed == list(REMOVED_REFS[:SHOWN_REFERENCES])
     title, message = placed[("agent/core.py", "20")]
-    assert "Parser.parse" in title and message.split("\n") == ["tools/run.py:7"]
+    assert "Parser.parse" in title and message.split("\n") == ["tools/run.py:7 in Runner.start"]
     assert not any("helper" in p.get("title", "") for _, p, _ in commands)
 
 
@@ -360,3 +360,17 @@ def test_a_fully_judged_review_says_nothing_about_not_reviewed():
     assert "Not reviewed" not in render(report, "markdown")
     assert not [line for line in render(report, "github").split("\n") if line.startswith("::error")
                 and "line=" not in line]
+
+
+def test_every_format_names_the_definition_around_a_reference():
+    report = _search_only()
+    md = render(report, "markdown")
+    [line] = [line for line in md.split("\n") if "tools/run.py:7" in line]
+    assert "`Runner.start`" in line
+    data = json.loads(render(report, "json"))
+    assert data["impact"][1]["references"][0]["symbol"] == "Runner.start"
+    results = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    [related] = results[1]["relatedLocations"]
+    assert related["logicalLocations"][0]["fullyQualifiedName"] == "Runner.start"
+    assert "Runner.start" in results[1]["message"]["text"]
+    assert "tools/run.py:7 in Runner.start" in render(report, "github")

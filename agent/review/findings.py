@@ -38,6 +38,9 @@ class Reference:
     line: int
     kind: str
     """call, class, type... (from tree-sitter), or text (a grep match)."""
+    symbol: str | None = None
+    """The innermost definition around the line (`SessionRedirectMixin.resolve_redirects`);
+    None at module level."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,11 @@ def _references(n: int) -> str:
     return f"{n} reference" + ("" if n == 1 else "s")
 
 
+def _use(ref: Reference) -> str:
+    """A reference as plain text: where, and the definition it sits in."""
+    return _where(ref.path, ref.line) + (f" in {ref.symbol}" if ref.symbol else "")
+
+
 def _used(impact: Impact) -> list[Reference]:
     return sorted(impact.references, key=lambda r: (r.path, r.line))
 
@@ -154,7 +159,8 @@ def _markdown_impact(report: ReviewReport) -> list[str]:
         out.append(f"- {_code(impact.symbol)} ({impact.change} {_md_text(impact.kind)}) at "
                    f"{_code(_where(impact.path, impact.line))}: "
                    + (_references(len(used)) if used else "no references elsewhere"))
-        out += [f"  - {_code(_where(r.path, r.line))} ({_md_text(r.kind)})"
+        out += [f"  - {_code(_where(r.path, r.line))}"
+                + (f" in {_code(r.symbol)}" if r.symbol else "") + f" ({_md_text(r.kind)})"
                 for r in used[:SHOWN_REFERENCES]]
         if len(used) > SHOWN_REFERENCES:
             out.append(f"  - ... and {len(used) - SHOWN_REFERENCES} more")
@@ -226,13 +232,23 @@ def _impact_result(impact: Impact) -> dict[str, Any]:
     shown = used[:SHOWN_REFERENCES]
     path, line, what = _anchor(impact, used)
     links = ", ".join(f"[{_sarif_plain(_where(r.path, r.line))}]({i})"
+                      + (f" in {_sarif_plain(r.symbol)}" if r.symbol else "")
                       for i, r in enumerate(shown, 1))
     more = f" and {len(used) - len(shown)} more" if len(used) > len(shown) else ""
     text = f"{_sarif_plain(what)}: {_references(len(used))}: {links}{more}"
     return {"ruleId": _IMPACT_RULE, "ruleIndex": _RULE_INDEX[_IMPACT_RULE], "level": "note",
             "message": {"text": text}, "locations": [_location(path, line)],
-            "relatedLocations": [{"id": i, **_location(r.path, r.line),
-                                  "message": {"text": r.kind}} for i, r in enumerate(shown, 1)]}
+            "relatedLocations": [_related(i, r) for i, r in enumerate(shown, 1)]}
+
+
+def _related(number: int, ref: Reference) -> dict[str, Any]:
+    """A reference, with the definition it sits in as its logical location."""
+    related = {"id": number, **_location(ref.path, ref.line),
+               "message": {"text": ref.kind + (f" in {ref.symbol}" if ref.symbol else "")}}
+    if ref.symbol:
+        related["logicalLocations"] = [{"name": ref.symbol.rsplit(".", 1)[-1],
+                                        "fullyQualifiedName": ref.symbol}]
+    return related
 
 
 def _sarif(report: ReviewReport) -> str:
@@ -325,7 +341,7 @@ def _github_impact(impacts: list[Impact]) -> list[str]:
         if not used:
             continue
         path, line, what = _anchor(impact, used)
-        listed = [_where(r.path, r.line) for r in used[:SHOWN_REFERENCES]]
+        listed = [_use(r) for r in used[:SHOWN_REFERENCES]]
         more = [f"... and {len(used) - SHOWN_REFERENCES} more"] * (len(used) > SHOWN_REFERENCES)
         lines.append(_command("notice", "\n".join(listed + more), file=path, line=line,
                               title=f"{what}: {_references(len(used))}"))

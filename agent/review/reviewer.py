@@ -150,7 +150,8 @@ def _skip_reason(path: str, content: bytes | None, exclude: tuple[str, ...]) -> 
 def _impact_text(impact: list) -> str:
     lines = []
     for item in impact:
-        uses = ", ".join(f"{r.path}:{r.line}" for r in item.references[:12])
+        uses = ", ".join(f"{r.path}:{r.line}" + (f" (in {r.symbol})" if r.symbol else "")
+                         for r in item.references[:12])
         more = f" and {len(item.references) - 12} more" if len(item.references) > 12 else ""
         lines.append(f"- {item.symbol} ({item.kind}, {item.change}) at {item.path}:{item.line}"
                      + (f"; used at {uses}{more}" if uses else "; no uses found in the index"))
