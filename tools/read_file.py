@@ -88,5 +88,6 @@ def _same_name(ctx: ToolContext, rel: str, most: int = 5) -> list[str]:
 
     tail = "/" + rel.lstrip("/")
     walked = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {}))
-    return sorted(f.path for f in walked.files + walked.large
-                  if ("/" + f.path).endswith(tail))[:most]
+    readable = [f.path for f in walked.files] + [  # too large to index is still read
+        path for path, why in walked.skipped.items() if why == "too large"]
+    return sorted(path for path in readable if ("/" + path).endswith(tail))[:most]

@@ -149,8 +149,6 @@ class WalkResult:
     files: list[FileEntry] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     """path -> why it was left out (secret, binary, too large, symlink, unreadable)."""
-    large: list[FileEntry] = field(default_factory=list)
-    """The files skipped as too large: not indexed, but grep searches them."""
     directories: list[str] = field(default_factory=list)
     """Every directory entered ("" is the root), for telling later whether the tree changed."""
 
@@ -269,7 +267,6 @@ def walk(rules: RepoRules) -> WalkResult:
                 result.skipped[rel] = "unreadable"
         pending.extend(reversed(subdirs))
     result.files.sort(key=lambda f: f.path)
-    result.large.sort(key=lambda f: f.path)
     return result
 
 
@@ -325,7 +322,6 @@ def _visit(entry: os.DirEntry, rel: str, rules: RepoRules, result: WalkResult,
         result.skipped[rel] = "binary"
     elif info.st_size > rules.max_file_bytes:
         result.skipped[rel] = "too large"
-        result.large.append(FileEntry(rel, info.st_size, info.st_mtime_ns))
     else:
         result.files.append(FileEntry(rel, info.st_size, info.st_mtime_ns))
 
