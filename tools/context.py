@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pathspec
+
 from codeagent.errors import IndexProblem
 from codeagent.index.walker import RepoRules
 from codeagent.settings import Settings
@@ -190,8 +192,6 @@ def snippet(header: str, lines: list[str], shown: int = 6) -> list[str]:
 def glob_matches(path_glob: str, paths: list[str]) -> list[str]:
     """The paths a tool's gitignore-style path_glob selects. Only leading space is cut:
     trailing space is gitignore's to judge (an escaped one belongs to a file name)."""
-    import pathspec
-
     spec = pathspec.GitIgnoreSpec.from_lines([path_glob.lstrip()])
     return [path for path in paths if spec.match_file(path)]
 
