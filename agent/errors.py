@@ -67,4 +67,7 @@ EXIT_SOME_FAILED = 7
 """run: some questions of the batch failed (each is recorded in the output)."""
 EXIT_UNVERIFIED = 8
 """ask: answered, but its citations did not pass the check (invalid, unseen, or none)."""
+EXIT_NOT_REVIEWED = 9
+"""review --fail-on: no model judged the change, or some file of it (Ollama unreachable, a
+reply without usable findings); not with --no-llm, where the impact alone is the answer."""
 EXIT_INTERRUPTED = 130

@@ -8,7 +8,8 @@ import sys
 
 
 def find_executable(name: str) -> str | None:
-    """`name` on PATH, else beside the running interpreter: a virtualenv's programs are
+    """`name` beside the running interpreter, else on PATH. A virtualenv's programs are
     there even when it is not activated (`.venv/bin/codeagent ...`, `.venv/bin/python -m
-    pytest`), and that is where pip put them."""
-    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    pytest`): that is where pip put the ones codeagent depends on, in the versions it was
+    tested with, so they win over another copy on PATH."""
+    return shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)

@@ -68,3 +68,27 @@ def test_the_console_script_points_at_the_cli(wheel):
     [entry_points] = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
     text = wheel.read(entry_points).decode()
     assert "codeagent = codeagent.cli.main:main" in text
+
+
+def test_the_install_brings_ripgrep_on_this_machine(wheel):
+    """A Quick-start install gets a working rg in its environment: ripgrep is a dependency
+    (its wheel carries the binary), for this machine's platform."""
+    import os
+
+    from packaging.requirements import Requirement
+
+    from codeagent.executables import find_executable
+
+    [metadata] = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    required = [Requirement(line.split(":", 1)[1].strip())
+                for line in wheel.read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist:")]
+    [ripgrep] = [r for r in required if r.name == "ripgrep"]
+    assert "extra" not in str(ripgrep.marker), "ripgrep only in an extra: not installed"
+    if ripgrep.marker is not None and not ripgrep.marker.evaluate({"extra": ""}):
+        pytest.skip("no ripgrep wheel for this platform: grep uses its Python engine")
+    rg = find_executable("rg")
+    assert rg is not None and os.path.dirname(rg) == os.path.dirname(sys.executable)
+    done = subprocess.run([rg, "--version"], capture_output=True, text=True, timeout=30)
+    [pinned] = ripgrep.specifier
+    assert done.returncode == 0 and done.stdout.startswith(f"ripgrep {pinned.version}")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from codeagent.errors import EXIT_NOT_REVIEWED
 from codeagent.index.run import run_index
 from codeagent.review.diffs import from_git, parse
 from codeagent.review.findings import FileReview, at_least, merge, validate
@@ -64,7 +66,8 @@ def test_a_signature_change_finding_cites_a_caller_found_through_the_tools(shop,
         report = review(shop, settings, from_git(shop), use_llm=True, embedding=mock_embedding)
     # the reviewer was given the impact, and its tools found the caller
     prompt = server.requests[0]["messages"][-1]["content"]
-    assert "compute_tax (function, modified) at billing/tax.py:1; used at shop/cart.py:6" in prompt
+    assert ("compute_tax (function, modified) at billing/tax.py:1; used at shop/cart.py:6 "
+            "(in total)") in prompt
     assert "shop/cart.py:6" in server.requests[1]["messages"][-1]["content"]  # find_symbol said so
     assert [(f.path, f.line, f.end_line, f.severity) for f in report.findings] == [
         ("billing/tax.py", 1, 2, "high")]
@@ -73,6 +76,22 @@ def test_a_signature_change_finding_cites_a_caller_found_through_the_tools(shop,
     [impact] = report.impact
     assert (impact.symbol, impact.change, [(r.path, r.line) for r in impact.references]) == (
         "compute_tax", "modified", [("shop/cart.py", 6)])
+
+
+def test_each_reference_names_the_innermost_definition_around_it(shop, mock_embedding):
+    write_files(shop, {"shop/order.py": "from billing.tax import compute_tax\n\n\nclass Order:\n"
+                                        "    def pay(self):\n        def inner():\n"
+                                        "            return compute_tax(1, 2)\n"
+                                        "        return compute_tax(3, 4) + inner()\n",
+                       "shop/rates.py": "from billing.tax import compute_tax\n"
+                                        "RATE = compute_tax(1, 0.2)\n"})
+    run_index(shop, load_settings(shop, environ={}), embedding=mock_embedding)
+    report = review(shop, load_settings(shop, environ={}), from_git(shop), use_llm=False,
+                    embedding=mock_embedding)
+    [impact] = report.impact
+    assert [(r.path, r.line, r.symbol) for r in impact.references] == [
+        ("shop/cart.py", 6, "total"), ("shop/order.py", 7, "Order.pay.inner"),
+        ("shop/order.py", 8, "Order.pay"), ("shop/rates.py", 2, None)]
 
 
 def test_findings_are_validated_anchored_and_merged():
@@ -193,3 +212,72 @@ def test_cli_search_only_reports_the_impact(shop):
     diff = subprocess.run(["git", "-C", str(shop), "diff"], capture_output=True, text=True).stdout
     piped = codeagent(shop, "-", "--no-llm", "--format", "json", input=diff)
     assert json.loads(piped.stdout)["impact"] == report["impact"]
+
+
+# --- A gate that did not look does not pass ------------------------------------------------
+
+UNUSABLE = "Thought: done\nAnswer: The change looks fine to me."  # no findings to read
+
+
+def nobody_listens() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_file_whose_reply_is_unusable_is_named_as_not_reviewed(shop, mock_embedding):
+    (shop / "shop/cart.py").write_text(CART.replace("0.2", "0.25"))
+    with FakeOllama(scripted(UNUSABLE, reply([]))) as server:
+        settings = load_settings(shop, {"ollama_host": server.url}, environ={})
+        report = review(shop, settings, from_git(shop), use_llm=True, embedding=mock_embedding)
+    assert [f.path for f in report.to_judge()] == ["billing/tax.py", "shop/cart.py"]
+    assert list(report.unjudged) == ["billing/tax.py"]  # cart.py was judged: no findings
+    assert not report.reviewed() and report.not_reviewed()
+
+
+def test_a_reply_at_a_limit_without_an_answer_is_not_a_judgment(shop, mock_embedding):
+    calls = [f'Thought: look\nAction: grep\nAction Input: {{"pattern": "tax{n}"}}'
+             for n in range(8)]
+    with FakeOllama(scripted(*calls)) as server:
+        settings = load_settings(shop, {"ollama_host": server.url, "max_steps": 2}, environ={})
+        report = review(shop, settings, from_git(shop), use_llm=True, embedding=mock_embedding)
+    assert list(report.unjudged) == ["billing/tax.py"] and not report.reviewed()
+
+
+def test_ollama_down_is_not_reviewed_and_fails_the_gate_but_no_llm_passes(shop):
+    host = nobody_listens()
+    run = codeagent(shop, "--fail-on", "high", "--ollama-host", host)
+    assert run.returncode == EXIT_NOT_REVIEWED, run.stderr
+    first = run.stdout.split("\n", 1)[0]
+    assert first.startswith("# Not reviewed") and "No findings." not in run.stdout
+    assert host in run.stdout.split("## ", 1)[0]  # the reason, before the impact
+    run = codeagent(shop, "--format", "json", "--ollama-host", host)
+    assert run.returncode == 0, run.stderr  # no gate asked for
+    data = json.loads(run.stdout)
+    assert data["reviewed"] is False and host in data["reason"]
+    assert [item["path"] for item in data["not_reviewed"]] == ["billing/tax.py"]
+    run = codeagent(shop, "--no-llm", "--fail-on", "high", "--format", "json")
+    assert run.returncode == 0, run.stderr  # search-only asked for: the impact, exit 0
+    data = json.loads(run.stdout)
+    assert data["search_only"] is True and data["impact"]
+
+
+@pytest.mark.slow
+def test_cli_an_unusable_reply_fails_the_gate_in_every_format(shop):
+    for fmt in ("json", "github", "sarif", "markdown"):
+        with FakeOllama(scripted(UNUSABLE)) as server:
+            run = codeagent(shop, "--format", fmt, "--fail-on", "high",
+                            "--ollama-host", server.url)
+        assert run.returncode == EXIT_NOT_REVIEWED, (fmt, run.stderr)
+        if fmt == "json":
+            data = json.loads(run.stdout)
+            assert data["reviewed"] is False and data["findings"] == []
+            assert [item["path"] for item in data["not_reviewed"]] == ["billing/tax.py"]
+        elif fmt == "github":
+            assert run.stdout.startswith("::error title=codeagent review::Not reviewed")
+            assert "::error file=billing/tax.py," in run.stdout
+        elif fmt == "sarif":
+            invocation = json.loads(run.stdout)["runs"][0]["invocations"][0]
+            assert invocation["executionSuccessful"] is False
+        else:
+            assert run.stdout.startswith("# Not reviewed") and "No findings." not in run.stdout

@@ -45,17 +45,43 @@ def _full() -> ReviewReport:
 def _impact() -> list[Impact]:
     return [Impact("agent/core.py", "old_api", "function", "removed", 5, REMOVED_REFS),
             Impact("agent/core.py", "Parser.parse", "method", "modified", 20,
-                   (Reference("tools/run.py", 7, "call"),)),
+                   (Reference("tools/run.py", 7, "call", "Runner.start"),)),
             Impact("agent/core.py", "helper", "function", "added", 30)]
 
 
 def _search_only() -> ReviewReport:
-    return ReviewReport(base="HEAD~1", impact=_impact(),
+    return ReviewReport(base="HEAD~1", impact=_impact(), search_only=True,
                         files=[FileReview("agent/core.py", "modified",
                                           changed_lines=[(5, 30)])])
 
 
-REPORTS = {"full": _full, "search-only": _search_only}
+def _unreachable() -> ReviewReport:
+    """A model was asked for and Ollama did not answer: the impact, and no judgment."""
+    report = _search_only()
+    report.search_only, report.unavailable = False, "Ollama is not reachable at http://x:1"
+    return report
+
+
+def _unusable() -> ReviewReport:
+    """The model answered for no file with findings that could be read."""
+    report = _full()
+    report.findings, report.notes = [], []
+    report.unjudged = {f.path: "the answer holds no JSON array of findings"
+                       for f in report.to_judge()}
+    return report
+
+
+def _partial() -> ReviewReport:
+    """One file's reply was unusable; the others were judged."""
+    report = _full()
+    report.findings = [f for f in report.findings if f.path != "src/a b%.py"]
+    report.unjudged = {"src/a b%.py": "the findings are not valid JSON"}
+    return report
+
+
+REPORTS = {"full": _full, "search-only": _search_only, "unreachable": _unreachable,
+           "unusable": _unusable, "partial": _partial}
+NOT_REVIEWED = ("unreachable", "unusable", "partial")
 
 
 def _where(path: str, line: int, end_line: int | None = None) -> str:
@@ -98,7 +124,7 @@ def test_sarif_is_valid_against_the_official_schema(kind):
     run = log["runs"][0]
     assert run["tool"]["driver"]["name"] == "codeagent"
     assert run["tool"]["driver"]["version"] == codeagent.__version__
-    assert run["invocations"][0]["executionSuccessful"] is True
+    assert run["invocations"][0]["executionSuccessful"] is (kind not in NOT_REVIEWED)
     rules = run["tool"]["driver"]["rules"]
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
@@ -201,7 +227,7 @@ def test_github_search_only_has_a_notice_per_used_symbol():
     listed = [ref for ref in REMOVED_REFS if _where(ref.path, ref.line) in message.split("\n")]
     assert listed == list(REMOVED_REFS[:SHOWN_REFERENCES])
     title, message = placed[("agent/core.py", "20")]
-    assert "Parser.parse" in title and message.split("\n") == ["tools/run.py:7"]
+    assert "Parser.parse" in title and message.split("\n") == ["tools/run.py:7 in Runner.start"]
     assert not any("helper" in p.get("title", "") for _, p, _ in commands)
 
 
@@ -263,3 +289,88 @@ def test_json_round_trips_with_counts_and_worst():
     assert empty["counts"] == {"high": 0, "medium": 0, "low": 0, "info": 0}
     assert empty["worst"] is None and empty["model"] is None
     assert len(empty["impact"]) == 3
+
+
+# --- Not reviewed: every format says so first ----------------------------------------------
+
+def _first_heading(md: str) -> str:
+    tokens = MarkdownIt("commonmark").parse(md)
+    first = next(i for i, t in enumerate(tokens) if t.type == "heading_open")
+    return _text(tokens[first + 1])
+
+
+def _before_findings(md: str) -> str:
+    """The report down to its first file section (## ...)."""
+    return md.split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("kind", NOT_REVIEWED)
+def test_a_change_no_model_fully_judged_says_not_reviewed_first_in_every_format(kind):
+    report = REPORTS[kind]()
+    missing = set(report.not_judged())
+    assert missing and report.not_reviewed()
+    md = render(report, "markdown")
+    head = _before_findings(md)
+    assert _first_heading(md).startswith("Not reviewed") or "Not reviewed" in head
+    assert all(path in head for path in report.unjudged)  # which files, before anything else
+    assert "No findings." not in md
+
+    data = json.loads(render(report, "json"))
+    assert data["reviewed"] is False and data["search_only"] is False
+    assert data["reason"] == report.not_reviewed()
+    assert {item["path"] for item in data["not_reviewed"]} == missing
+
+    invocation = json.loads(render(report, "sarif"))["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    first, *rest = invocation["toolExecutionNotifications"]
+    assert first["level"] == "error" and first["message"]["text"].startswith("Not reviewed")
+    assert {n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for n in rest if n["level"] == "error"} == {quote(p, safe="/") for p in report.unjudged}
+
+    commands = [_parse(line) for line in render(report, "github").split("\n")]
+    name, props, message = commands[0]
+    assert name == "error" and "file" not in props and message.startswith("Not reviewed")
+    assert {p["file"] for n, p, m in commands if n == "error" and "line" not in p
+            and "file" in p} == set(report.unjudged)
+
+
+def test_markdown_of_an_unreachable_model_leads_with_not_reviewed_and_the_reason():
+    report = _unreachable()
+    md = render(report, "markdown")
+    assert _first_heading(md).startswith("Not reviewed")
+    assert "http://x:1" in _before_findings(md)  # the reason on top, not at the bottom
+    assert "old_api" in md  # the impact is still there
+
+
+def test_search_only_asked_for_is_not_a_failed_run():
+    report = _search_only()
+    data = json.loads(render(report, "json"))
+    assert data["reviewed"] is False and data["search_only"] is True and data["reason"]
+    invocation = json.loads(render(report, "sarif"))["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is True
+    assert invocation["toolExecutionNotifications"][0]["level"] == "note"
+    commands = [_parse(line) for line in render(report, "github").split("\n")]
+    assert commands[0][0] == "notice" and commands[0][2].startswith("Not reviewed")
+
+
+def test_a_fully_judged_review_says_nothing_about_not_reviewed():
+    report = _full()
+    data = json.loads(render(report, "json"))
+    assert data["reviewed"] is True and data["reason"] is None and data["not_reviewed"] == []
+    assert "Not reviewed" not in render(report, "markdown")
+    assert not [line for line in render(report, "github").split("\n") if line.startswith("::error")
+                and "line=" not in line]
+
+
+def test_every_format_names_the_definition_around_a_reference():
+    report = _search_only()
+    md = render(report, "markdown")
+    [line] = [line for line in md.split("\n") if "tools/run.py:7" in line]
+    assert "`Runner.start`" in line
+    data = json.loads(render(report, "json"))
+    assert data["impact"][1]["references"][0]["symbol"] == "Runner.start"
+    results = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    [related] = results[1]["relatedLocations"]
+    assert related["logicalLocations"][0]["fullyQualifiedName"] == "Runner.start"
+    assert "Runner.start" in results[1]["message"]["text"]
+    assert "tools/run.py:7 in Runner.start" in render(report, "github")

@@ -176,3 +176,75 @@ def test_build_tools_gives_llamaindex_tools_with_argument_schemas(ctx):
     assert "MAX_REDIRECTS" not in output.content and "Following HTTP" in output.content
     with pytest.raises(ValueError):
         build_tools(ctx, ["rm_rf"])
+
+
+# --- Every hint, followed, works ---------------------------------------------------------
+
+def hinted(output: str, argument: str = "path_glob") -> str:
+    found = re.search(rf"{argument}='((?:[^'\\]|\\.)*)'", output)
+    assert found, f"no {argument} suggested in: {output}"
+    return found.group(1)
+
+
+def test_a_file_too_large_to_index_is_read_and_says_grep_skips_it(tmp_path, settings_for):
+    big = "filler line\n" * 300 + "NEEDLE = 1\n"
+    write_files(tmp_path, {"data/huge.log": big})
+    ctx = ToolContext(tmp_path, settings_for(tmp_path, max_file_bytes=200))
+    try:
+        shown = call(ctx, "read_file", path="data/huge.log")
+        assert shown.startswith("data/huge.log lines 1-200 of 301:")
+        assert "skip" in shown.split("\n")[-1]  # grep would not find what it shows
+        assert "no matches" in call(ctx, "grep", pattern="NEEDLE")  # and it does not
+        read_on = int(re.search(r"start_line=(\d+)", shown).group(1))  # the hint, followed
+        rest = call(ctx, "read_file", path=hinted(shown, "path"), start_line=read_on)
+        assert "301  NEEDLE = 1" in rest
+        # Asked by its name alone, read_file names it, as for any other file.
+        assert "data/huge.log" in call(ctx, "read_file", path="huge.log")
+    finally:
+        ctx.close()
+
+
+def test_a_file_too_large_for_any_tool_suggests_none(tmp_path, settings_for, monkeypatch):
+    import importlib
+
+    # The package exports the function under the module's name: patch the module.
+    monkeypatch.setattr(importlib.import_module("codeagent.tools.read_file"), "READ_MAX_BYTES",
+                        300)
+    write_files(tmp_path, {"huge.txt": "NEEDLE\n" * 100})
+    ctx = ToolContext(tmp_path, settings_for(tmp_path, max_file_bytes=200))
+    try:
+        refused = call(ctx, "read_file", path="huge.txt")
+        assert refused.startswith("error:") and "path_glob" not in refused
+        assert "no matches" in call(ctx, "grep", pattern="NEEDLE")  # as it says
+    finally:
+        ctx.close()
+
+
+def test_a_directory_points_at_a_list_files_that_lists_just_it(tmp_path, settings_for):
+    write_files(tmp_path, {"src/a.py": "A = 1\n", "src/deep/b.py": "B = 1\n",
+                           "pkg/src/c.py": "C = 1\n", "odd [x]/d.py": "D = 1\n",
+                           "odd x/e.py": "E = 1\n"})
+    ctx = ToolContext(tmp_path, settings_for(tmp_path))
+    try:
+        for directory, inside in (("src", ["src/a.py", "src/deep/b.py"]),
+                                  ("odd [x]", ["odd [x]/d.py"])):
+            refused = call(ctx, "read_file", path=directory)
+            listed = call(ctx, "list_files", path_glob=hinted(refused))
+            assert listed.split("\n")[1:] == inside, listed
+        assert "list_files()" in call(ctx, "read_file", path=".")
+    finally:
+        ctx.close()
+
+
+def test_a_glob_that_matches_nothing_offers_only_a_glob_that_matches(tmp_path, settings_for):
+    write_files(tmp_path, {"net/redirects.py": "REDIRECTS = 1\n", "docs/guide.md": "x\n"})
+    ctx = ToolContext(tmp_path, settings_for(tmp_path))
+    try:
+        for tool, kwargs in (("list_files", {}), ("grep", {"pattern": "REDIRECTS"})):
+            output = call(ctx, tool, path_glob="lib/redirects.py", **kwargs)
+            followed = call(ctx, tool, path_glob=hinted(output), **kwargs)
+            assert "net/redirects.py" in followed, (tool, output, followed)
+            nothing = call(ctx, tool, path_glob="lib/nowhere.py", **kwargs)
+            assert "path_glob='" not in nothing, (tool, nothing)  # nothing to offer
+    finally:
+        ctx.close()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pathspec
+
 from codeagent.errors import IndexProblem
 from codeagent.index.walker import RepoRules
 from codeagent.settings import Settings
@@ -232,6 +234,33 @@ def snippet(header: str, lines: list[str], shown: int = 6) -> list[str]:
     if len(lines) > shown:
         block.append(f"    ... ({len(lines) - shown} more lines)")
     return block
+
+
+def glob_matches(path_glob: str, paths: list[str]) -> list[str]:
+    """The paths a tool's gitignore-style path_glob selects. Only leading space is cut:
+    trailing space is gitignore's to judge (an escaped one belongs to a file name)."""
+    spec = pathspec.GitIgnoreSpec.from_lines([path_glob.lstrip()])
+    return [path for path in paths if spec.match_file(path)]
+
+
+def broader_glob(path_glob: str, paths: list[str]) -> tuple[str, int] | None:
+    """A broader glob to offer when `path_glob` matched nothing, with how many paths it
+    matches; offered only when it matches some ('lib/redirects.py' -> '*redirects.py')."""
+    tail = path_glob.strip().rstrip("/").rsplit("/", 1)[-1].lstrip("*")
+    broader = f"*{tail}" if tail else ""
+    if not broader or broader == path_glob.strip():
+        return None
+    found = glob_matches(broader, paths)
+    return (broader, len(found)) if found else None
+
+
+def exact_glob(path: str, directory: bool = False) -> str:
+    """The path_glob that matches this one repository path and nothing else: anchored at
+    the root (an unanchored 'src/' matches every src/ at any depth), its wildcard
+    characters and trailing spaces escaped (gitignore syntax)."""
+    escaped = re.sub(r"([\\\[\]*?])", r"\\\1", path)
+    escaped = re.sub(r" (?= *$)", r"\\ ", escaped)
+    return "/" + escaped + ("/" if directory else "")
 
 
 def one_line(text: str) -> str:

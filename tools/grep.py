@@ -7,15 +7,13 @@ import os
 import re
 from typing import Annotated
 
-import pathspec
-
 from codeagent.executables import find_executable
 from codeagent.index.walker import walk_cached
 from codeagent.retrieval.grep_engine import (ENGINE_ENV, PER_FILE, FileMatches, PatternError, Query,
                                              search)
 from codeagent.textfile import holds_private_key, printable
 
-from .context import Budget, ToolContext, ToolError, clip
+from .context import Budget, ToolContext, ToolError, broader_glob, clip, glob_matches
 
 __all__ = ["ENGINE_ENV", "PER_FILE", "find_matches", "grep"]
 
@@ -41,6 +39,8 @@ def grep(
     files, searched = find_matches(ctx, pattern, regex, case_sensitive, path_glob, context_lines)
     query = Query(pattern, regex, case_sensitive, _clamp(context_lines))
     if not files:
+        if path_glob and not searched:
+            return _no_files(ctx, path_glob)
         return _no_matches(query, path_glob, searched)
     return _render(ctx, query, path_glob, files)
 
@@ -64,8 +64,8 @@ def find_matches(ctx: ToolContext, pattern: str, regex: bool = False,
         raise ToolError(str(exc)) from None
     files = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {})).files
     if path_glob and path_glob.strip():
-        spec = pathspec.GitIgnoreSpec.from_lines([path_glob.strip()])
-        files = [f for f in files if spec.match_file(f.path)]
+        chosen = set(glob_matches(path_glob, [f.path for f in files]))
+        files = [f for f in files if f.path in chosen]
     engine = (engine or os.environ.get(ENGINE_ENV) or "auto").lower()
     rg = find_executable("rg") if engine != "python" else None
     if engine == "rg" and rg is None:
@@ -142,10 +142,15 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 'es' if noun.endswith('ch') else 's'}"
 
 
+def _no_files(ctx: ToolContext, path_glob: str) -> str:
+    files = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {})).files
+    broader = broader_glob(path_glob, [f.path for f in files])
+    try_this = f"path_glob='{broader[0]}' matches {broader[1]} files, " if broader else ""
+    return (f"no files match path_glob {path_glob!r}; {try_this}no path_glob searches every "
+            "file, list_files shows the layout")
+
+
 def _no_matches(query: Query, path_glob: str | None, searched: int) -> str:
-    if path_glob and not searched:
-        return (f"no files match path_glob {path_glob!r}; try a broader glob ('*.py', 'src/') "
-                "or none, or list_files to see the layout")
     tips = ["a shorter pattern (one distinctive word)"]
     if query.case_sensitive:
         tips.insert(0, "case_sensitive=False")

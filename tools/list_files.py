@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated
 
-import pathspec
-
 from codeagent.index.walker import walk_cached
 
-from .context import Budget, ToolContext, ToolError
+from .context import Budget, ToolContext, ToolError, broader_glob, glob_matches
 
 
 def list_files(
@@ -25,11 +23,12 @@ def list_files(
         raise ToolError("depth must be 1 or more")
     files = [f.path for f in walk_cached(ctx.rules, ctx.cache.setdefault("walk", {})).files]
     if path_glob:
-        spec = pathspec.GitIgnoreSpec.from_lines([path_glob.strip()])
-        matched = [path for path in files if spec.match_file(path)]
+        matched = glob_matches(path_glob, files)
         if not matched:
-            return (f"no files match '{path_glob}'; try a broader glob such as "
-                    f"'*{path_glob.rsplit('/', 1)[-1].lstrip('*')}' or list_files() for the tree")
+            broader = broader_glob(path_glob, files)
+            return f"no files match '{path_glob}'; " + (
+                f"'{broader[0]}' matches {broader[1]} (list_files(path_glob='{broader[0]}'))"
+                if broader else "list_files() shows the tree")
         return _capped(ctx, f"{len(matched)} files match '{path_glob}':", matched)
     if not files:
         return "the repository has no files codeagent can see"

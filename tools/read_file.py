@@ -7,9 +7,12 @@ from typing import Annotated
 
 from codeagent.textfile import decode, holds_private_key, printable, split_lines
 
-from .context import Budget, ToolContext, ToolError, clip, one_line
+from .context import Budget, ToolContext, ToolError, clip, exact_glob, one_line
 
 MAX_WINDOW = 200
+READ_MAX_BYTES = 16 * 1024 * 1024
+"""The largest file read_file reads (it reads a file whole to number its lines). Files too
+large to index are read up to this size: the index's limit is about embedding, not reading."""
 
 
 def read_file(
@@ -31,14 +34,17 @@ def read_file(
         raise ToolError(f"no file '{rel}' in the repository; list_files or grep can find the "
                         "right path")
     if absolute.is_dir():
-        raise ToolError(f"'{rel}' is a directory; use list_files(path_glob='{rel}/') to see it")
+        see = (f"list_files(path_glob='{exact_glob(rel, directory=True)}')" if rel
+               else "list_files()")
+        raise ToolError(f"'{printable(rel) or '.'}' is a directory; {see} shows its files")
     info = absolute.stat()
     if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
         raise ToolError(f"'{printable(rel)}' is not a regular file")
-    if info.st_size > ctx.settings.max_file_bytes:
-        raise ToolError(f"'{printable(rel)}' is larger than {ctx.settings.max_file_bytes} "
-                        f"bytes; use grep with path_glob='{printable(rel)}' to find the lines "
-                        "you need")
+    large = info.st_size > ctx.settings.max_file_bytes
+    if large and info.st_size > READ_MAX_BYTES:
+        raise ToolError(f"'{printable(rel)}' is {info.st_size} bytes: no tool reads a file this "
+                        f"large (read_file reads up to {READ_MAX_BYTES}; it is not indexed, and "
+                        "grep skips it)")
     data = absolute.read_bytes()
     if holds_private_key(data):
         raise ToolError(f"'{printable(rel)}' holds a private key: it is never shown")
@@ -70,6 +76,8 @@ def read_file(
                             f"read_file(path='{rel}', start_line={shown + 1}))")
     else:
         budget.lines.append("(end of file)")
+    if large:  # what the model saw here, the searches cannot find again
+        budget.lines.append("(too large to index: grep and the searches skip this file)")
     return "\n".join(budget.lines)
 
 
@@ -79,5 +87,7 @@ def _same_name(ctx: ToolContext, rel: str, most: int = 5) -> list[str]:
     from codeagent.index.walker import walk_cached
 
     tail = "/" + rel.lstrip("/")
-    files = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {})).files
-    return [f.path for f in files if ("/" + f.path).endswith(tail)][:most]
+    walked = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {}))
+    readable = [f.path for f in walked.files] + [  # too large to index is still read
+        path for path, why in walked.skipped.items() if why == "too large"]
+    return sorted(path for path in readable if ("/" + path).endswith(tail))[:most]

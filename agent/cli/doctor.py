@@ -27,6 +27,8 @@ class Check:
     detail: str
     fix: str | None = None
     """What to do about a failure (or, for a passing check, a suggestion)."""
+    warning: bool = False
+    """It works, with less: said, with the fix, but not a failure (exit status 0)."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,17 @@ def render(checks: list[Check]) -> str:
     table.add_column("", no_wrap=True)
     table.add_column("detail")
     for check in checks:
-        table.add_row(check.name, "ok" if check.ok else "FAIL", check.detail)
+        table.add_row(check.name, "FAIL" if not check.ok else "warn" if check.warning else "ok",
+                      check.detail)
         if check.fix:
             table.add_row("", "", f"-> {check.fix}")
     stream = io.StringIO()
     Console(file=stream, width=110, no_color=True, highlight=False, emoji=False,
             force_terminal=False).print(table)
     passed = sum(check.ok for check in checks)
-    return stream.getvalue() + f"{passed} of {len(checks)} checks passed\n"
+    warned = sum(check.ok and check.warning for check in checks)
+    return stream.getvalue() + f"{passed} of {len(checks)} checks passed" + (
+        f" ({warned} with a warning)" if warned else "") + "\n"
 
 
 def _python() -> Check:
@@ -262,17 +267,28 @@ def _store(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
 
 
 def _ripgrep() -> Check:
+    """A warning, not a failure, when rg is missing or broken: grep then answers with its
+    Python engine, which gives the same results, only slower."""
+    import os
+
     from codeagent.executables import find_executable
 
+    fallback = "grep uses its Python engine instead: the same results, slower on large repositories"
+    install = ("pip install ripgrep==14.1.0 into this environment (its wheel ships rg), or "
+               "install your system's ripgrep package")
     path = find_executable("rg")
     if path is None:
-        return Check("ripgrep", False, "rg not found: grep uses its slower pure-Python search",
-                     "pip install ripgrep==14.1.0 (or your system's ripgrep package)")
+        return Check("ripgrep", True, f"rg not found (not on PATH, not in "
+                                      f"{os.path.dirname(sys.executable)}): {fallback}",
+                     install, warning=True)
     try:
         done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        problem = f"exit status {done.returncode}" if done.returncode else None
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("ripgrep", False, f"{path} does not run ({exc})",
-                     "reinstall it: pip install --force-reinstall ripgrep==14.1.0")
+        done, problem = None, str(exc)
+    if done is None or problem:
+        return Check("ripgrep", True, f"{path} does not run ({problem}): {fallback}",
+                     "reinstall it: pip install --force-reinstall ripgrep==14.1.0", warning=True)
     version = (done.stdout or "").split("\n", 1)[0].strip() or "unknown version"
     return Check("ripgrep", True, f"{version} ({path})")
 

@@ -166,6 +166,12 @@ class Manifest:
             found = [d for d in found if d.qualified == name or d.qualified.endswith("." + name)]
         return found
 
+    def definitions_in(self, path: str) -> list[DefinitionRecord]:
+        """A file's definitions, in source order."""
+        rows = self._db.execute("SELECT * FROM definitions WHERE path = ? ORDER BY start_line",
+                                (path,))
+        return [DefinitionRecord(*row) for row in rows]
+
     def all_definitions(self) -> Iterator[DefinitionRecord]:
         for row in self._db.execute("SELECT * FROM definitions ORDER BY path, start_line"):
             yield DefinitionRecord(*row)

@@ -38,6 +38,9 @@ class Reference:
     line: int
     kind: str
     """call, class, type... (from tree-sitter), or text (a grep match)."""
+    symbol: str | None = None
+    """The innermost definition around the line (`SessionRedirectMixin.resolve_redirects`);
+    None at module level."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +76,56 @@ class ReviewReport:
     findings: list[Finding] = field(default_factory=list)
     impact: list[Impact] = field(default_factory=list)
     model: str | None = None
-    """None in search-only mode: the impact, no judgments."""
+    """The model that was to judge the change; None when none was (the impact alone)."""
+    search_only: bool = False
+    """No model, by choice (--no-llm): the impact is the whole answer, not a failure."""
+    unavailable: str | None = None
+    """Why no model judged the change though one was asked for (Ollama unreachable)."""
+    unjudged: dict[str, str] = field(default_factory=dict)
+    """Files the model was to judge and gave no usable judgment on: path -> why."""
     notes: list[str] = field(default_factory=list)
+
+    def to_judge(self) -> list[FileReview]:
+        """The files a model judges: added, modified or renamed, with changed lines."""
+        return [f for f in self.files if f.status in ("added", "modified", "renamed")
+                and f.changed_lines]
+
+    def reviewed(self) -> bool:
+        """Whether a model judged every file it was to judge. A gate that did not look
+        must not pass: findings alone cannot say so, an empty list is also what no look
+        gives."""
+        return self.model is not None and not self.unjudged
+
+    def not_reviewed(self) -> str | None:
+        """Why the change, or part of it, was not judged; None when all of it was."""
+        if self.model is None:
+            return "search-only mode (--no-llm)" if self.search_only else (
+                self.unavailable or "no model was asked")
+        if self.unjudged:
+            return (f"{len(self.unjudged)} of {len(self.to_judge())} files got no usable "
+                    f"judgment from {self.model}")
+        return None
+
+    def not_judged(self) -> dict[str, str]:
+        """Each file a model was to judge and did not: path -> why."""
+        if self.model is None:
+            reason = self.not_reviewed() or ""
+            return {f.path: reason for f in self.to_judge()}
+        return dict(self.unjudged)
+
+    def judged_nothing(self) -> bool:
+        """No file got a judgment: the report is the impact, whatever was asked."""
+        return self.model is None or (bool(self.unjudged)
+                                      and len(self.unjudged) >= len(self.to_judge()))
 
     def worst(self) -> str | None:
         return max((f.severity for f in self.findings), key=SEVERITIES.index, default=None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"base": self.base, "model": self.model, "notes": self.notes,
-                "files": [asdict(f) for f in self.files],
+        return {"base": self.base, "model": self.model, "reviewed": self.reviewed(),
+                "search_only": self.search_only, "reason": self.not_reviewed(),
+                "not_reviewed": [{"path": p, "reason": r} for p, r in self.not_judged().items()],
+                "notes": self.notes, "files": [asdict(f) for f in self.files],
                 "findings": [f.to_json() for f in self.findings],
                 "impact": [asdict(i) for i in self.impact]}
 
@@ -100,7 +144,10 @@ def parse_findings(answer: str) -> tuple[list[dict[str, Any]], str | None]:
         return [], f"the findings are not valid JSON ({exc.msg})"
     if not isinstance(value, list):
         return [], "the findings are not a JSON array"
-    return [item for item in value if isinstance(item, dict)], None
+    found = [item for item in value if isinstance(item, dict)]
+    if value and not found:
+        return [], "the findings are not JSON objects"
+    return found, None
 
 
 def validate(raw: list[dict[str, Any]], files: dict[str, FileReview],

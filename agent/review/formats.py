@@ -47,6 +47,11 @@ def _references(n: int) -> str:
     return f"{n} reference" + ("" if n == 1 else "s")
 
 
+def _use(ref: Reference) -> str:
+    """A reference as plain text: where, and the definition it sits in."""
+    return _where(ref.path, ref.line) + (f" in {ref.symbol}" if ref.symbol else "")
+
+
 def _used(impact: Impact) -> list[Reference]:
     return sorted(impact.references, key=lambda r: (r.path, r.line))
 
@@ -95,16 +100,7 @@ def _quoted(text: str) -> list[str]:
 
 
 def _markdown(report: ReviewReport) -> str:
-    base = _code(report.base)
-    if report.model is None:
-        out = [f"# Impact of the change against {base}", "",
-               "Search-only mode: no model judged this change. Below are the symbols it "
-               "adds, changes or removes and where the rest of the repository uses them.", ""]
-    else:
-        tally = " · ".join(f"{n} {s}" for s, n in _counts(report).items())
-        out = [f"# Review against {base}: {tally}", "", f"Model: {_code(report.model)}", ""]
-        if not report.findings:
-            out += ["No findings.", ""]
+    out = _markdown_head(report)
     for path in sorted({f.path for f in report.findings}):
         out += [f"## {_code(path)}", ""]
         for f in sorted((f for f in report.findings if f.path == path), key=lambda f: f.line):
@@ -115,28 +111,56 @@ def _markdown(report: ReviewReport) -> str:
                 out += [f"Suggested replacement for lines {f.line}-{f.end_line}:", "",
                         *_fenced(f.suggestion, f.path), ""]
     out += _markdown_impact(report)
-    unreviewed = [r for r in report.files if r.status in _UNREVIEWED]
-    if unreviewed:
-        out += ["## Not reviewed", ""]
+    skipped = [r for r in report.files if r.status in _UNREVIEWED]
+    if skipped:
+        out += ["## Skipped", ""]
         out += [f"- {_code(r.path)} ({r.status})" + (f": {_md_text(r.note)}" if r.note else "")
-                for r in unreviewed]
+                for r in skipped]
         out.append("")
     if report.notes:
         out += ["## Notes", "", *(f"- {_md_text(note)}" for note in report.notes), ""]
     return "\n".join(out).rstrip("\n")
 
 
+def _markdown_head(report: ReviewReport) -> list[str]:
+    """The verdict first: a change (or a file of it) that no model judged says so before
+    anything else, so an empty list of findings never reads as a clean review."""
+    base = _code(report.base)
+    reason = report.not_reviewed()
+    if report.model is None:
+        return [f"# Not reviewed: the impact of the change against {base}", "",
+                f"No model judged this change: {_md_text(reason or '')}. Below are the "
+                "symbols it adds, changes or removes and where the rest of the repository "
+                "uses them.", ""]
+    tally = " · ".join(f"{n} {s}" for s, n in _counts(report).items())
+    if report.judged_nothing():
+        out = [f"# Not reviewed: the change against {base}", ""]
+    elif reason:
+        out = [f"# Review against {base}, incomplete: {tally}", ""]
+    else:
+        out = [f"# Review against {base}: {tally}", ""]
+    out += [f"Model: {_code(report.model)}", ""]
+    if reason:
+        out += [f"Not reviewed: {_md_text(reason)}:", ""]
+        out += [f"- {_code(path)}: {_md_text(why)}" for path, why in report.unjudged.items()]
+        out.append("")
+    if not report.findings and not report.judged_nothing():
+        out += ["No findings in the files reviewed." if reason else "No findings.", ""]
+    return out
+
+
 def _markdown_impact(report: ReviewReport) -> list[str]:
     if not report.impact:
         return ["## Impact", "", "The change adds, alters or removes no known symbol.", ""] \
-            if report.model is None else []
+            if report.judged_nothing() else []
     out = ["## Impact", ""]
     for impact in report.impact:
         used = _used(impact)
         out.append(f"- {_code(impact.symbol)} ({impact.change} {_md_text(impact.kind)}) at "
                    f"{_code(_where(impact.path, impact.line))}: "
                    + (_references(len(used)) if used else "no references elsewhere"))
-        out += [f"  - {_code(_where(r.path, r.line))} ({_md_text(r.kind)})"
+        out += [f"  - {_code(_where(r.path, r.line))}"
+                + (f" in {_code(r.symbol)}" if r.symbol else "") + f" ({_md_text(r.kind)})"
                 for r in used[:SHOWN_REFERENCES]]
         if len(used) > SHOWN_REFERENCES:
             out.append(f"  - ... and {len(used) - SHOWN_REFERENCES} more")
@@ -208,36 +232,61 @@ def _impact_result(impact: Impact) -> dict[str, Any]:
     shown = used[:SHOWN_REFERENCES]
     path, line, what = _anchor(impact, used)
     links = ", ".join(f"[{_sarif_plain(_where(r.path, r.line))}]({i})"
+                      + (f" in {_sarif_plain(r.symbol)}" if r.symbol else "")
                       for i, r in enumerate(shown, 1))
     more = f" and {len(used) - len(shown)} more" if len(used) > len(shown) else ""
     text = f"{_sarif_plain(what)}: {_references(len(used))}: {links}{more}"
     return {"ruleId": _IMPACT_RULE, "ruleIndex": _RULE_INDEX[_IMPACT_RULE], "level": "note",
             "message": {"text": text}, "locations": [_location(path, line)],
-            "relatedLocations": [{"id": i, **_location(r.path, r.line),
-                                  "message": {"text": r.kind}} for i, r in enumerate(shown, 1)]}
+            "relatedLocations": [_related(i, r) for i, r in enumerate(shown, 1)]}
+
+
+def _related(number: int, ref: Reference) -> dict[str, Any]:
+    """A reference, with the definition it sits in as its logical location."""
+    related = {"id": number, **_location(ref.path, ref.line),
+               "message": {"text": ref.kind + (f" in {ref.symbol}" if ref.symbol else "")}}
+    if ref.symbol:
+        related["logicalLocations"] = [{"name": ref.symbol.rsplit(".", 1)[-1],
+                                        "fullyQualifiedName": ref.symbol}]
+    return related
 
 
 def _sarif(report: ReviewReport) -> str:
     results = [_finding_result(f) for f in report.findings]
-    if report.model is None:
-        # Search-only: the impact as results, not only as run properties, because GitHub code
-        # scanning shows results (as alerts on the lines) and ignores run.properties; a note
-        # per used symbol is what a reviewer needs to see there.
+    if report.judged_nothing():
+        # The impact as results, not only as run properties, because GitHub code scanning
+        # shows results (as alerts on the lines) and ignores run.properties; a note per used
+        # symbol is what a reviewer needs to see there.
         results += [_impact_result(i) for i in report.impact if i.references]
-    notifications = [{"level": "note", "message": {"text": f"{r.path} not reviewed ({r.status})"
-                                                   + (f": {r.note}" if r.note else "")},
-                      "locations": [{"physicalLocation": {"artifactLocation": _artifact(r.path)}}]}
-                     for r in report.files if r.status in _UNREVIEWED]
-    notifications += [{"level": "note", "message": {"text": note}} for note in report.notes]
-    invocation: dict[str, Any] = {"executionSuccessful": True}
-    if notifications:
-        invocation["toolExecutionNotifications"] = notifications
     run = {"tool": {"driver": {"name": "codeagent", "version": __version__, "rules": _RULES}},
            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root"}}},
-           "invocations": [invocation], "results": results,
-           "properties": {"base": report.base, "model": report.model}}
+           "invocations": [_invocation(report)], "results": results,
+           "properties": {"base": report.base, "model": report.model,
+                          "reviewed": report.reviewed()}}
     return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
                        "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+def _invocation(report: ReviewReport) -> dict[str, Any]:
+    """Whether the run did its job: a review no model made (or made only in part) is not a
+    successful one, and the first notification says why; search-only asked for is."""
+    notifications = []
+    reason = report.not_reviewed()
+    if reason:
+        notifications.append({"level": "note" if report.search_only else "error",
+                              "message": {"text": f"Not reviewed: {reason}"}})
+    notifications += [{"level": "error", "message": {"text": f"{path} not reviewed: {why}"},
+                       "locations": [{"physicalLocation": {"artifactLocation": _artifact(path)}}]}
+                      for path, why in report.unjudged.items()]
+    notifications += [{"level": "note", "message": {"text": f"{r.path} not reviewed ({r.status})"
+                                                    + (f": {r.note}" if r.note else "")},
+                       "locations": [{"physicalLocation": {"artifactLocation": _artifact(r.path)}}]}
+                      for r in report.files if r.status in _UNREVIEWED]
+    notifications += [{"level": "note", "message": {"text": note}} for note in report.notes]
+    invocation: dict[str, Any] = {"executionSuccessful": report.reviewed() or report.search_only}
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
+    return invocation
 
 
 # --- GitHub Actions workflow commands -----------------------------------------------------
@@ -261,10 +310,16 @@ def _command(name: str, message: str, **props: object) -> str:
 
 def _github(report: ReviewReport) -> str:
     lines = []
-    if report.model is None:
-        lines.append(_command("notice", "Search-only mode: no model judged this change; "
-                              "the notices show where its symbols are used.",
+    reason = report.not_reviewed()
+    if reason:
+        # An error unless no model was asked for: a review that did not look must show up.
+        said = f"Not reviewed: {reason}." + (" The notices show where the change's symbols "
+                                              "are used." if report.judged_nothing() else "")
+        lines.append(_command("notice" if report.search_only else "error", said,
                               title="codeagent review"))
+    lines += [_command("error", f"not reviewed: {why}", file=path, title="codeagent review")
+              for path, why in report.unjudged.items()]
+    if report.judged_nothing():
         lines += _github_impact(report.impact)
     for f in report.findings:
         message = f.explanation + (f"\n\nSuggested replacement:\n{f.suggestion}"
@@ -286,7 +341,7 @@ def _github_impact(impacts: list[Impact]) -> list[str]:
         if not used:
             continue
         path, line, what = _anchor(impact, used)
-        listed = [_where(r.path, r.line) for r in used[:SHOWN_REFERENCES]]
+        listed = [_use(r) for r in used[:SHOWN_REFERENCES]]
         more = [f"... and {len(used) - SHOWN_REFERENCES} more"] * (len(used) > SHOWN_REFERENCES)
         lines.append(_command("notice", "\n".join(listed + more), file=path, line=line,
                               title=f"{what}: {_references(len(used))}"))

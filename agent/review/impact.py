@@ -54,15 +54,30 @@ def changed_symbols(changed: ChangedFile, new: bytes | None, old: bytes | None) 
 
 
 def with_references(impact: Impact, manifest: Any, own: list[Definition]) -> Impact:
-    """The symbol's uses elsewhere, from the index (calls and type uses by name)."""
+    """The symbol's uses elsewhere, from the index (calls and type uses by name), each with
+    the definition it sits in: a reviewer reads `Session.send`, not a line number."""
     inside = [(d.start_line, d.end_line) for d in own if d.qualified == impact.symbol]
     refs = []
+    around: dict[str, list[Any]] = {}  # path -> its definitions, read once per file
     for ref in manifest.references_named(impact.symbol):
         if ref.path == impact.path and any(a <= ref.line <= b for a, b in inside):
             continue  # the definition calling itself is not a user of the change
-        refs.append(Reference(ref.path, ref.line, ref.kind))
+        if len(refs) == MAX_REFERENCES:
+            break
+        if ref.path not in around:
+            around[ref.path] = manifest.definitions_in(ref.path)
+        refs.append(Reference(ref.path, ref.line, ref.kind, enclosing(around[ref.path], ref.line)))
     return Impact(impact.path, impact.symbol, impact.kind, impact.change, impact.line,
-                  tuple(refs[:MAX_REFERENCES]))
+                  tuple(refs))
+
+
+def enclosing(definitions: list[Any], line: int) -> str | None:
+    """The qualified name of the innermost definition holding `line` (None at module
+    level): the shortest one around it, the later one of two as long."""
+    around = [d for d in definitions if d.start_line <= line <= d.end_line]
+    if not around:
+        return None
+    return min(around, key=lambda d: (d.end_line - d.start_line, -d.start_line)).qualified
 
 
 def context_lines(changed: ChangedFile, new: bytes | None, manifest: Any) -> list[str]:

@@ -35,10 +35,14 @@ Progress = Callable[[str, int, int], None]
 
 def review(repo: Path, settings: Settings, change: Change, *, use_llm: bool,
            exclude: tuple[str, ...] = (), base: str | None = None,
-           progress: Progress | None = None, embedding: Any = None) -> ReviewReport:
+           progress: Progress | None = None, embedding: Any = None,
+           unavailable: str | None = None) -> ReviewReport:
+    """The report on `change`. `use_llm` False is search-only by choice; `unavailable` says
+    why a model that was asked for cannot judge (the report then says it was not reviewed)."""
     from codeagent.tools import ToolContext
 
-    report = ReviewReport(change.base)
+    report = ReviewReport(change.base, search_only=not use_llm,
+                          unavailable=unavailable if use_llm else None)
     ctx = ToolContext(repo, settings, embedding=embedding)
     contents: dict[str, bytes | None] = {}
     try:
@@ -54,17 +58,12 @@ def review(repo: Path, settings: Settings, change: Change, *, use_llm: bool,
             own = file_definitions(changed.path, contents[changed.path])
             report.impact += [with_references(impact, manifest, own)
                               for impact in changed_symbols(changed, contents[changed.path], old)]
-        if use_llm:
+        if use_llm and unavailable is None:
             report.model = settings.llm_model
             _judge(repo, settings, change, report, contents, manifest, progress, embedding)
     finally:
         ctx.close()
     return report
-
-
-def reviewable(report: ReviewReport) -> list[FileReview]:
-    return [f for f in report.files if f.status in ("added", "modified", "renamed")
-            and f.changed_lines]
 
 
 def _judge(repo: Path, settings: Settings, change: Change, report: ReviewReport,
@@ -81,33 +80,47 @@ def _judge(repo: Path, settings: Settings, change: Change, report: ReviewReport,
     line_counts = {path: len(split_lines(decode(data)[0])) for path, data in contents.items()
                    if data is not None and decode(data) is not None}
     by_path = {c.path: c for c in change.files}
-    todo = reviewable(report)
+    todo = report.to_judge()
     try:
         for n, review_file in enumerate(todo, 1):
             if progress:
                 progress(review_file.path, n, len(todo))
             changed = by_path[review_file.path]
             impact = [i for i in report.impact if i.path == changed.path]
-            for part in _parts(changed.patch):
+            parts = _parts(changed.patch)
+            for number, part in enumerate(parts, 1):
                 session.reset()  # each file (or part of one) is its own question
                 prompt = load_prompt(
                     "review_file", path=changed.path, status=changed.status, diff=part,
                     context="\n".join(context_lines(changed, contents[changed.path], manifest))
                     or "- (nothing known about the changed lines)",
                     impact=_impact_text(impact) or "- (no named symbol changed)")
-                answer = session.ask(prompt)
-                if answer.status == "error":
-                    report.notes.append(f"{changed.path}: the review failed ({answer.reason})")
-                    continue
-                raw, problem = parse_findings(answer.answer)
+                raw, problem = _findings_of(session.ask(prompt))
                 if problem:
-                    report.notes.append(f"{changed.path}: {problem}")
+                    # A file (or a part of it) without a usable reply was not looked at,
+                    # whatever the other parts found.
+                    where = f"part {number} of {len(parts)}: " if len(parts) > 1 else ""
+                    report.unjudged.setdefault(changed.path, where + problem)
+                    continue
                 findings, notes = validate(raw, files, line_counts)
                 report.findings += findings
                 report.notes += [f"{changed.path}: {note}" for note in notes]
     finally:
         session.close()
     report.findings = merge(report.findings)
+
+
+def _findings_of(answer: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """The raw findings of one answer, or why it holds no judgment: the question failed,
+    a limit ended it before the model answered (the summary is the tools', not a verdict),
+    or the reply holds no findings to read."""
+    from codeagent.assistant.limits import made_by_tools
+
+    if answer.status == "error":
+        return [], f"the review failed: {answer.reason}"
+    if made_by_tools(answer.answer):
+        return [], f"the model gave no answer before a limit ({answer.reason})"
+    return parse_findings(answer.answer)
 
 
 def _file_review(changed: ChangedFile, content: bytes | None,
@@ -137,7 +150,8 @@ def _skip_reason(path: str, content: bytes | None, exclude: tuple[str, ...]) -> 
 def _impact_text(impact: list) -> str:
     lines = []
     for item in impact:
-        uses = ", ".join(f"{r.path}:{r.line}" for r in item.references[:12])
+        uses = ", ".join(f"{r.path}:{r.line}" + (f" (in {r.symbol})" if r.symbol else "")
+                         for r in item.references[:12])
         more = f" and {len(item.references) - 12} more" if len(item.references) > 12 else ""
         lines.append(f"- {item.symbol} ({item.kind}, {item.change}) at {item.path}:{item.line}"
                      + (f"; used at {uses}{more}" if uses else "; no uses found in the index"))
