@@ -67,6 +67,13 @@ class ChunkRecord:
     language: str
     text: str
 
+    @classmethod
+    def of_node(cls, node: Any) -> "ChunkRecord":
+        """The record of a chunk node as the chunker made it (its metadata keys)."""
+        meta = node.metadata
+        return cls(node.node_id, meta["path"], meta["start_line"], meta["end_line"],
+                   meta["symbol"], meta["symbols"], meta["language"], node.get_content())
+
 
 @dataclass(frozen=True)
 class DefinitionRecord:

@@ -82,10 +82,7 @@ def _updates(records: dict[str, FileRecord], nodes: list[Any],
              parsed: dict[str, Any]) -> list[FileUpdate]:
     chunks: dict[str, list[ChunkRecord]] = {path: [] for path in records}
     for node in nodes:
-        meta = node.metadata
-        chunks[meta["path"]].append(ChunkRecord(
-            node.node_id, meta["path"], meta["start_line"], meta["end_line"], meta["symbol"],
-            meta["symbols"], meta["language"], node.get_content()))
+        chunks[node.metadata["path"]].append(ChunkRecord.of_node(node))
     updates = []
     for path, record in records.items():
         result = parsed.get(path)

@@ -381,10 +381,7 @@ class _IndexRun:
         self.store.add(nodes)
         by_path: dict[str, list[ChunkRecord]] = {path: [] for path in records}
         for node in nodes:
-            meta = node.metadata
-            by_path[meta["path"]].append(ChunkRecord(
-                node.node_id, meta["path"], meta["start_line"], meta["end_line"], meta["symbol"],
-                meta["symbols"], meta["language"], node.get_content()))
+            by_path[node.metadata["path"]].append(ChunkRecord.of_node(node))
         updates = []
         for path, (record, status) in records.items():
             chunks = by_path[path]
