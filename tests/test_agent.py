@@ -53,8 +53,7 @@ def test_two_hop_question_through_two_tools(session_for):
 
 
 @pytest.mark.parametrize("bad,told", [
-    ('{"name": "grep", "arguments": {"pattern": "MAX"}}', "tool call as JSON"),
-    ('```json\n{"name": "grep", "arguments": {"pattern": "MAX"}}\n```\nIt found it.', "as JSON"),
+    ("The redirects are in net/redirects.py.", "Thought"),
     ("", "empty"),
     ('Thought: x\nAction: delete_everything\nAction Input: {}', "semantic_search, multi_query_search, grep"),
     ('Thought: x\nAction: grep\nAction Input: {"pattern": "MAX", "regex": }', "not valid JSON"),
@@ -70,20 +69,6 @@ def test_malformed_replies_are_errors_the_model_sees_never_answers(session_for, 
     assert [s.tool for s in answer.steps if s.tool] == ["grep"]
     assert told in everything(server.requests[1]), "the model is shown the real error"
     assert answer.answer.startswith("resolve_redirects follows them")
-
-
-def test_a_reply_in_plain_prose_is_the_answer_and_is_checked(session_for):
-    """Small models often answer without the protocol's words; such a reply is the answer,
-    held to the citation check like any other."""
-    with FakeOllama(scripted(GREP, "MAX_REDIRECTS caps them, net/redirects.py:3.")) as server:
-        answer = session_for(server).ask("What limits redirects?")
-    assert answer.status == "ok" and len(server.requests) == 2
-    assert answer.answer == "MAX_REDIRECTS caps them, net/redirects.py:3."
-    assert [(c.location, c.valid, c.seen) for c in answer.citations] == [
-        ("net/redirects.py:3", True, True)]
-    with FakeOllama(scripted(GREP, "They are capped, trust me.", "Still capped.")) as server:
-        answer = session_for(server, citation_retries=1).ask("What limits redirects?")
-    assert answer.status == "unverified" and "cites no code" in answer.reason
 
 
 def test_a_repeated_call_is_refused(session_for):
@@ -107,7 +92,7 @@ def test_step_limit_ends_with_a_tool_free_best_answer(session_for):
 
 
 def test_step_limit_without_a_usable_final_reply_summarises_the_findings(session_for):
-    with FakeOllama(scripted(SEARCH, "Thought: not the protocol")) as server:
+    with FakeOllama(scripted(SEARCH, "not the protocol")) as server:
         answer = session_for(server, max_steps=1).ask("Where are redirects followed?")
     assert answer.status == "incomplete"
     assert "semantic_search" in answer.answer and "net/redirects.py:" in answer.answer
@@ -115,7 +100,7 @@ def test_step_limit_without_a_usable_final_reply_summarises_the_findings(session
 
 def test_too_many_malformed_replies_end_with_a_tool_free_answer(session_for):
     final = "Thought: enough\nAnswer: MAX_REDIRECTS, net/redirects.py:3."
-    with FakeOllama(scripted(GREP, "Thought: garbage one", "Thought: garbage two", final)) as server:
+    with FakeOllama(scripted(GREP, "garbage one", "garbage two", final)) as server:
         answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
     assert answer.status == "incomplete" and "malformed" in answer.reason
     assert answer.answer == "MAX_REDIRECTS, net/redirects.py:3."
@@ -124,7 +109,7 @@ def test_too_many_malformed_replies_end_with_a_tool_free_answer(session_for):
 
 
 def test_too_many_malformed_replies_and_no_final_answer_summarise_the_findings(session_for):
-    with FakeOllama(scripted(GREP, "Thought: garbage one", "Thought: garbage two", "Thought: garbage three")) as server:
+    with FakeOllama(scripted(GREP, "garbage one", "garbage two", "garbage three")) as server:
         answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
     assert answer.status == "incomplete" and "malformed" in answer.reason
     assert "grep" in answer.answer and "net/redirects.py:" in answer.answer

@@ -179,14 +179,14 @@ def test_no_prompt_shows_a_path_a_model_could_cite(session_for):
 
 def test_an_answer_written_at_a_limit_is_corrected_too(session_for):
     uncited = "Thought: enough\nAnswer: They are capped, trust me."
-    with FakeOllama(scripted(GREP, "Thought: garbage", "Thought: garbage", uncited, CITES_SEEN)) as server:
+    with FakeOllama(scripted(GREP, "garbage", "garbage", uncited, CITES_SEEN)) as server:
         answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
     assert answer.status == "ok" and answer.answer.endswith("(net/redirects.py:3).")
     assert "cites no code" in server.requests[-1]["messages"][-1]["content"]
 
 
 def test_a_summary_made_without_the_model_is_not_sent_for_correction(session_for):
-    with FakeOllama(scripted(GREP, "Thought: garbage", "Thought: garbage", "Thought: garbage")) as server:
+    with FakeOllama(scripted(GREP, "garbage", "garbage", "garbage")) as server:
         answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
     assert answer.status == "incomplete" and answer.answer.startswith("I could not finish")
     assert len(server.requests) == 4, "three replies, the tool-free one, and no correction"

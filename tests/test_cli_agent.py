@@ -51,7 +51,7 @@ def test_ask_json_schema_and_the_incomplete_exit_code(indexed_repo):
     assert step["observation"].startswith("3 matches") and step["ms"] >= 0
     assert set(data["timings"]) >= {"total_ms", "llm_ms", "tools_ms"}
 
-    with FakeOllama(scripted(GREP, *["Thought: bad"] * 3)) as server:
+    with FakeOllama(scripted(GREP, "bad", "bad", "bad")) as server:
         run = codeagent("ask", "What limits redirects?", "--repo", str(indexed_repo),
                         "--ollama-host", server.url, "--json", "--max-steps", "5")
     assert run.returncode == 6 and json.loads(run.stdout)["status"] == "incomplete"

@@ -144,7 +144,7 @@ def test_reset_empties_the_memory(indexed_repo, minilm, tmp_path):
 
 @pytest.mark.slow
 def test_sources_and_trace_show_the_last_answer(indexed_repo, minilm, tmp_path):
-    malformed = "Thought: I should grep for it."  # neither acts nor answers: refused, retried
+    malformed = "I think I should grep for it."  # no Thought: a refused reply, then a retry
     script = scripted(malformed, action("grep", pattern="is_permanent"),
                       final("See net/redirects.py:31-33 and net/redirects.py:90 "
                             "and nowhere/missing.py:2 ."))
@@ -153,7 +153,7 @@ def test_sources_and_trace_show_the_last_answer(indexed_repo, minilm, tmp_path):
                            "Which redirects are permanent?\r/sources\r/trace\r", tmp_path,
                            embedding=minilm)
     lines = printed_lines(text)
-    assert any(line.startswith("! retry: ") and "'Action:'" in line for line in lines)
+    assert any(line.startswith("! retry: ") and "Thought:" in line for line in lines)
     assert ("citations: 1 verified, 2 not found: net/redirects.py:90 (line 90 is past the end "
             "(net/redirects.py has 33 lines)); nowhere/missing.py:2 (no such file in the "
             "repository)") in lines
@@ -162,11 +162,10 @@ def test_sources_and_trace_show_the_last_answer(indexed_repo, minilm, tmp_path):
         in lines
     assert "✗ nowhere/missing.py:2  (no such file in the repository)" in lines
     trace = lines[lines.index("✗ nowhere/missing.py:2  (no such file in the repository)") + 1:]
-    assert trace[0].startswith("1. refused reply") and "'Action:'" in trace[0]
-    assert trace[1] == "thought: I should grep for it."  # what the refused reply thought
-    assert trace[2].startswith('2. grep {"pattern": "is_permanent"}  (model ')
-    assert trace[3] == "thought: use grep."
-    assert trace[4].startswith("← ") and "is_permanent" in trace[4]
+    assert trace[0].startswith("1. refused reply") and "Thought:" in trace[0]
+    assert trace[1].startswith('2. grep {"pattern": "is_permanent"}  (model ')
+    assert trace[2] == "thought: use grep."
+    assert trace[3].startswith("← ") and "is_permanent" in trace[3]
 
 
 class GatedEmbedding(MockEmbedding):

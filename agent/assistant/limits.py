@@ -139,20 +139,3 @@ def locations(observation: str) -> list[str]:
     found += [f"{path}:{line}" for path, line in GREP_FILE.findall(observation)]
     found += LOCATION.findall(observation)
     return list(dict.fromkeys(found))
-
-
-def looks_like_a_call(text: str) -> bool:
-    """A tool call written out instead of made: `<tool_call>` tags, or a JSON object with a
-    name and arguments at the start of the reply, fenced or not, perhaps with prose after
-    it (small models do all of these)."""
-    if "<tool_call>" in text:
-        return True
-    body = text.strip().removeprefix("```").removeprefix("json").strip()
-    if not body.startswith("{"):
-        return False
-    try:
-        value, _ = json.JSONDecoder().raw_decode(body)
-    except ValueError:
-        return False
-    return isinstance(value, dict) and "name" in value and (
-        "arguments" in value or "parameters" in value)

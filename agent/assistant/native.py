@@ -26,7 +26,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        limit_reached, looks_like_a_call, new_state, refusal)
+                                        limit_reached, new_state, refusal)
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
 
@@ -62,7 +62,7 @@ class CodeFunctionAgent(FunctionAgent):
                               "Call one of them.")
         elif not text:
             problem = "Error: your reply was empty. Call a tool, or answer."
-        elif looks_like_a_call(text):
+        elif _looks_like_a_call(text):
             problem = ("Error: you wrote a tool call as text; call the tool through the "
                        "tool-calling interface instead, or answer in words.")
         if problem:
@@ -155,6 +155,21 @@ def _without_retry(messages: List[ChatMessage]) -> List[ChatMessage]:
         return messages[:-2]
     return messages
 
+
+def _looks_like_a_call(text: str) -> bool:
+    """A tool call written out instead of made: `<tool_call>` tags, or a bare JSON object
+    with a name and arguments (small models do both)."""
+    if "<tool_call>" in text:
+        return True
+    body = text.strip().strip("`").removeprefix("json").strip()
+    if not body.startswith("{"):
+        return False
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and "name" in value and (
+        "arguments" in value or "parameters" in value)
 
 
 def _calls(scratchpad: list[ChatMessage]) -> list[tuple[str, dict[str, Any], str]]:

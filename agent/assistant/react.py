@@ -23,7 +23,7 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         limit_reached, new_state, refusal)
-from codeagent.assistant.react_text import CodeFormatter, ReActReplyParser, Remembered, remembered
+from codeagent.assistant.react_text import CodeFormatter, Remembered, StrictReActParser, remembered
 from codeagent.prompts import load_prompt, load_template
 
 FINAL_FORM = "Reply in the form:\n\nThought: <what you found>\nAnswer: <your best answer>"
@@ -35,7 +35,7 @@ class CodeReActAgent(ReActAgent):
     limits: Limits = Field(default_factory=Limits)
     made_calls: list[str] = Field(default_factory=list)
     """Calls made for the question before the loop (the first search): not made again."""
-    output_parser: ReActOutputParser = Field(default_factory=ReActReplyParser)
+    output_parser: ReActOutputParser = Field(default_factory=StrictReActParser)
 
     async def take_step(self, ctx: Any, llm_input: List[ChatMessage], tools: Sequence[Any],
                         memory: Any) -> AgentOutput:

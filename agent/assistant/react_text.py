@@ -1,11 +1,8 @@
 """The ReAct text protocol: how each prompt is built and how each reply is read.
 
-- `ReActReplyParser`: `Action:` + `Action Input:` (a JSON object) is a tool call,
-  `Answer:` the answer, and a reply in plain prose, with none of the protocol's words, is
-  the answer too (as llama_index reads it: small models often answer so, and refusing it
-  lost those answers; the citation check, not the format, decides if one holds). An empty
-  reply, a thought that neither acts nor answers, a bad Action Input, or a tool call
-  written as JSON is a ValueError that the model is shown and retries.
+- `StrictReActParser`: a reply without `Thought:`, without `Action:`/`Answer:`, with
+  Action Input that is not a JSON object, or empty, is a ValueError that the model is
+  shown and retries; it is never taken as the answer.
 - `CodeFormatter`: our system header with a compact tool list, actions echoed back as JSON
   (never Python dicts, which a weak model copies), observations trimmed oldest first to
   fit the context window, the system prompt and the question always intact.
@@ -25,12 +22,10 @@ from llama_index.core.agent.react.types import (ActionReasoningStep, BaseReasoni
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from codeagent.assistant.limits import looks_like_a_call
 
-
-class ReActReplyParser(ReActOutputParser):
-    """The ReAct protocol, read as small models write it; every deviation that cannot be
-    the answer is a ValueError whose message the model reads in its retry."""
+class StrictReActParser(ReActOutputParser):
+    """The ReAct protocol and nothing else; every deviation is a ValueError whose message
+    the model reads in its retry."""
 
     def parse(self, output: str, is_streaming: bool = False) -> BaseReasoningStep:
         text = (output or "").strip()
@@ -39,21 +34,18 @@ class ReActReplyParser(ReActOutputParser):
         thought = re.search(r"^\s*Thought:", text, re.M)
         action = re.search(r"^\s*Action:[ \t]*(.*)$", text, re.M)
         answer = re.search(r"^\s*Answer:", text, re.M)
-        if thought is None and action is None and answer is None:
-            if looks_like_a_call(text):
-                raise ValueError("you wrote a tool call as JSON; call a tool with the lines "
-                                 "'Thought:', 'Action:' and 'Action Input:'")
-            return ResponseReasoningStep(thought="", response=text, is_streaming=is_streaming)
-        said = thought.end() if thought else 0
+        if thought is None:
+            raise ValueError("your reply has no 'Thought:' line; always begin with 'Thought:'")
         if action is not None and (answer is None or action.start() < answer.start()):
             name = action.group(1).strip().strip("`")
-            return ActionReasoningStep(thought=text[said:action.start()].strip(), action=name,
+            thought_text = text[thought.end():action.start()].strip()
+            return ActionReasoningStep(thought=thought_text, action=name,
                                        action_input=_action_input(text[action.end():], name))
         if answer is not None:
             response = text[answer.end():].strip()
             if not response:
                 raise ValueError("your 'Answer:' is empty")
-            return ResponseReasoningStep(thought=text[said:answer.start()].strip(),
+            return ResponseReasoningStep(thought=text[thought.end():answer.start()].strip(),
                                          response=response, is_streaming=is_streaming)
         raise ValueError("your reply has neither an 'Action:' line (to use a tool) nor an "
                          "'Answer:' line (to answer)")
