@@ -192,6 +192,23 @@ def observations(answer):
     return {step.tool: step.observation for step in answer.steps if step.tool}
 
 
+def chat_while_filling(root, session, pipe, buffer, tmp_path, embedding, gate, user):
+    """Chat with its index run in the background while `user` types into `pipe` from a
+    thread; the gate is opened whatever happens, so the run can end."""
+    helper = threading.Thread(target=user, daemon=True)
+    helper.start()
+    try:
+        return run_repl(root, session.settings, session=session, input=pipe,
+                        output=create_output(stdout=buffer),
+                        history_path=tmp_path / "history", embedding=embedding, index=True)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the REPL")
+    finally:
+        gate.set()
+        session.close()
+        helper.join(10)
+
+
 @pytest.mark.timeout(180)
 def test_chat_opens_and_answers_while_the_first_index_fills(tmp_path):
     root = make_repo(tmp_path / "repo", hostile=False)  # never indexed
@@ -225,18 +242,7 @@ def test_chat_opens_and_answers_while_the_first_index_fills(tmp_path):
             until(lambda: len(session.answers) == 2, "the second answer")
             pipe.send_text("/exit\r")
 
-        helper = threading.Thread(target=user, daemon=True)
-        helper.start()
-        try:
-            code = run_repl(root, session.settings, session=session, input=pipe,
-                            output=create_output(stdout=buffer),
-                            history_path=tmp_path / "history", embedding=embedding, index=True)
-        except KeyboardInterrupt:
-            pytest.fail("Ctrl-C escaped the REPL")
-        finally:
-            gate.set()
-            session.close()
-        helper.join(10)
+        code = chat_while_filling(root, session, pipe, buffer, tmp_path, embedding, gate, user)
     assert code == 0
     filling = session.ctx.filling
     assert filling.phase == "done" and filling.error is None, filling.error
@@ -275,16 +281,7 @@ def test_leaving_while_the_index_fills_stops_it_cleanly(tmp_path):
             until(lambda: "stopping the index run" in buffer.getvalue(), "the stop")
             gate.set()  # the batch being embedded ends; the run stops before storing it
 
-        helper = threading.Thread(target=user, daemon=True)
-        helper.start()
-        try:
-            code = run_repl(root, session.settings, session=session, input=pipe,
-                            output=create_output(stdout=buffer),
-                            history_path=tmp_path / "history", embedding=embedding, index=True)
-        finally:
-            gate.set()
-            session.close()
-        helper.join(10)
+        code = chat_while_filling(root, session, pipe, buffer, tmp_path, embedding, gate, user)
     assert code == 0
     filling = session.ctx.filling
     assert filling.phase == "stopped" and not filling.running()
