@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pathspec
-
 from codeagent.errors import IndexProblem
-from codeagent.index.walker import RepoRules
+from codeagent.index.walker import RepoRules, glob_matches
 from codeagent.settings import Settings
 from codeagent.textfile import CHARS_PER_TOKEN, decode, printable, split_lines
 
@@ -234,13 +232,6 @@ def snippet(header: str, lines: list[str], shown: int = 6) -> list[str]:
     if len(lines) > shown:
         block.append(f"    ... ({len(lines) - shown} more lines)")
     return block
-
-
-def glob_matches(path_glob: str, paths: list[str]) -> list[str]:
-    """The paths a tool's gitignore-style path_glob selects. Only leading space is cut:
-    trailing space is gitignore's to judge (an escaped one belongs to a file name)."""
-    spec = pathspec.GitIgnoreSpec.from_lines([path_glob.lstrip()])
-    return [path for path in paths if spec.match_file(path)]
 
 
 def broader_glob(path_glob: str, paths: list[str]) -> tuple[str, int] | None:

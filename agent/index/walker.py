@@ -20,6 +20,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pathspec
 
@@ -116,6 +117,14 @@ class _Layer:
         if self._fast is not None:
             return True if self._fast.match(local, name, is_dir) else None
         return self._ordered.check_file(local + "/" if is_dir else local).include
+
+
+def glob_matches(path_glob: str, paths: Iterable[str]) -> list[str]:
+    """The paths a gitignore-style glob selects (`*.py`, `src/`, `src/**/test_*.py`), as the
+    tools and search filter by it. Only leading space is cut: trailing space is
+    gitignore's to judge (an escaped one belongs to a file name)."""
+    spec = pathspec.GitIgnoreSpec.from_lines([path_glob.lstrip()])
+    return [path for path in paths if spec.match_file(path)]
 
 
 def _gitignore_spec(lines: list[str]) -> pathspec.GitIgnoreSpec:

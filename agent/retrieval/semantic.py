@@ -13,13 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import pathspec
-
 from codeagent.errors import IndexProblem, ModelMismatch
 from codeagent.index.keyword_index import is_whole_chunk
 from codeagent.index.layout import (EMBEDDED_COLLECTION, data_dir, open_manifest_readonly,
                                     store_stamp)
 from codeagent.index.manifest import Manifest
+from codeagent.index.walker import glob_matches
 from codeagent.settings import Settings, chroma_url_for
 
 
@@ -174,9 +173,8 @@ class Searcher:
 
 def matching_paths(manifest: Manifest, glob: str) -> list[str]:
     """Indexed paths matching a gitignore-style glob (`*.py`, `src/`, `src/**/test_*.py`)."""
-    spec = pathspec.GitIgnoreSpec.from_lines([glob])
-    return [path for path, record in manifest.files().items()
-            if record.skipped is None and spec.match_file(path)]
+    return glob_matches(glob, [path for path, record in manifest.files().items()
+                               if record.skipped is None])
 
 
 def _hit(result: Any) -> Hit:
