@@ -11,18 +11,16 @@ that follows builds the real index, and afterwards this one is dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from codeagent.index import keyword_index
-from codeagent.index.languages import detect_language
-from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
-                                      Manifest, ReferenceRecord)
+from codeagent.index.manifest import Manifest
 from codeagent.index.plan import plan_changes
+from codeagent.index.run import file_updates, read_document
 from codeagent.index.walker import RepoRules, walk
 from codeagent.settings import Settings
-from codeagent.textfile import content_hash, decode
 
 BATCH_FILES = 50
 """Files chunked between two looks at `stopped`."""
@@ -44,8 +42,6 @@ class QuickIndex:
 def quick_index(repo: Path, settings: Settings,
                 stopped: Callable[[], bool] = lambda: False) -> QuickIndex:
     """Chunk every file the index would hold (same walk, same rules, no embedding model)."""
-    from llama_index.core.schema import Document
-
     from codeagent.index.chunker import CodeChunker
 
     plan = plan_changes(repo, {}, walk(RepoRules.from_settings(repo, settings)).files, False,
@@ -60,36 +56,11 @@ def quick_index(repo: Path, settings: Settings,
             raise Stopped()
         docs, records = [], {}
         for entry in todo[start:start + BATCH_FILES]:
-            try:
-                data = (repo / entry.path).read_bytes()
-            except OSError:
-                continue
-            decoded = decode(data)
-            if decoded is None:
-                continue
-            language = detect_language(entry.path, data[:256])
-            digest = content_hash(data)
-            records[entry.path] = FileRecord(entry.path, digest, len(data), entry.mtime_ns,
-                                             language, 0, None)
-            docs.append(Document(text=decoded[0], id_=entry.path, metadata={
-                "path": entry.path, "language": language, "file_hash": digest}))
-        manifest.commit(_updates(records, chunker.get_nodes_from_documents(docs),
-                                 chunker.take_symbols()))
+            read = read_document(repo, entry, settings.max_file_bytes)
+            if not isinstance(read, str):  # a skip: the index run that follows says why
+                records[entry.path], document = read
+                docs.append(document)
+        manifest.commit(file_updates(records, chunker.get_nodes_from_documents(docs),
+                                     chunker.take_symbols()))
     return QuickIndex(manifest, keyword_index.build(manifest), manifest.counts()[0])
 
-
-def _updates(records: dict[str, FileRecord], nodes: list[Any],
-             parsed: dict[str, Any]) -> list[FileUpdate]:
-    chunks: dict[str, list[ChunkRecord]] = {path: [] for path in records}
-    for node in nodes:
-        chunks[node.metadata["path"]].append(ChunkRecord.of_node(node))
-    updates = []
-    for path, record in records.items():
-        result = parsed.get(path)
-        updates.append(FileUpdate(
-            replace(record, chunks=len(chunks[path])), chunks[path],
-            [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line, d.end_line)
-             for d in (result.definitions if result else [])],
-            [ReferenceRecord(path, r.name, r.kind, r.line)
-             for r in (result.references if result else [])]))
-    return updates

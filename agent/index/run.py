@@ -350,28 +350,15 @@ class _IndexRun:
 
     def _index_batch(self, batch: list[tuple[FileEntry, str]], pipeline: Any, chunker: Any,
                      embedder: Any) -> None:
-        from llama_index.core.schema import Document
-
-        docs, records = [], {}
+        docs, records, statuses = [], {}, {}
         for entry, status in batch:
-            try:
-                data = (self.repo / entry.path).read_bytes()
-            except OSError:
-                self.summary.skipped[entry.path] = "unreadable"
+            read = read_document(self.repo, entry, self.settings.max_file_bytes)
+            if isinstance(read, str):
+                self.summary.skipped[entry.path] = read
                 continue
-            if len(data) > self.settings.max_file_bytes:  # it grew since the plan was made
-                self.summary.skipped[entry.path] = "too large"
-                continue
-            decoded = decode(data)
-            if decoded is None:  # changed into a binary since the plan was made
-                self.summary.skipped[entry.path] = "binary"
-                continue
-            language = detect_language(entry.path, data[:256])
-            digest = content_hash(data)
-            records[entry.path] = (FileRecord(entry.path, digest, len(data), entry.mtime_ns,
-                                              language, 0, None), status)
-            docs.append(Document(text=decoded[0], id_=entry.path, metadata={
-                "path": entry.path, "language": language, "file_hash": digest}))
+            records[entry.path], document = read
+            docs.append(document)
+            statuses[entry.path] = status
         embedded_before = embedder.embedded_count
         if self.progress:
             self.progress.begin_batch(len(batch), sum(entry.size for entry, _ in batch))
@@ -379,20 +366,9 @@ class _IndexRun:
         parsed = chunker.take_symbols()
         self.manifest.journal_pending(node.node_id for node in nodes)
         self.store.add(nodes)
-        by_path: dict[str, list[ChunkRecord]] = {path: [] for path in records}
-        for node in nodes:
-            by_path[node.metadata["path"]].append(ChunkRecord.of_node(node))
-        updates = []
-        for path, (record, status) in records.items():
-            chunks = by_path[path]
-            result = parsed.get(path)
-            defs = [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line, d.end_line)
-                    for d in (result.definitions if result else [])]
-            refs = [ReferenceRecord(path, r.name, r.kind, r.line)
-                    for r in (result.references if result else [])]
-            updates.append(FileUpdate(replace(record, chunks=len(chunks)), chunks, defs, refs))
+        for status in statuses.values():
             setattr(self.summary, status, getattr(self.summary, status) + 1)
-        self._commit(updates)
+        self._commit(file_updates(records, nodes, parsed))
         self.summary.chunks_written += len(nodes)
         self.summary.embedded += embedder.embedded_count - embedded_before
         if self.progress:
@@ -426,3 +402,42 @@ def _batches(todo: list[tuple[FileEntry, str]]) -> Iterator[list[tuple[FileEntry
     if batch:
         yield batch
 
+
+def read_document(repo: Path, entry: FileEntry, max_bytes: int) -> tuple[FileRecord, Any] | str:
+    """A planned file as its manifest record (no chunks yet) and the Document the chunker
+    takes; or why it is skipped now (it may have changed since the plan was made)."""
+    from llama_index.core.schema import Document
+
+    try:
+        data = (repo / entry.path).read_bytes()
+    except OSError:
+        return "unreadable"
+    if len(data) > max_bytes:
+        return "too large"
+    decoded = decode(data)
+    if decoded is None:
+        return "binary"
+    language = detect_language(entry.path, data[:256])
+    digest = content_hash(data)
+    return (FileRecord(entry.path, digest, len(data), entry.mtime_ns, language, 0, None),
+            Document(text=decoded[0], id_=entry.path, metadata={
+                "path": entry.path, "language": language, "file_hash": digest}))
+
+
+def file_updates(records: dict[str, FileRecord], nodes: list[Any],
+                 parsed: dict[str, Any]) -> list[FileUpdate]:
+    """What the manifest commits for these files: each record with its chunks (from the
+    chunker's nodes) and its definitions and references (the chunker's parse)."""
+    chunks: dict[str, list[ChunkRecord]] = {path: [] for path in records}
+    for node in nodes:
+        chunks[node.metadata["path"]].append(ChunkRecord.of_node(node))
+    updates = []
+    for path, record in records.items():
+        result = parsed.get(path)
+        updates.append(FileUpdate(
+            replace(record, chunks=len(chunks[path])), chunks[path],
+            [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line, d.end_line)
+             for d in (result.definitions if result else [])],
+            [ReferenceRecord(path, r.name, r.kind, r.line)
+             for r in (result.references if result else [])]))
+    return updates
