@@ -16,7 +16,7 @@ BASE = {"codeagent", "codeagent.errors", "codeagent.settings", "codeagent.textfi
         "codeagent.executables", "codeagent.prompts"}
 # Lower numbers are lower layers; a module may import its own layer and those below.
 LAYERS = {"index": 1, "retrieval": 2, "tools": 3, "assistant": 4, "review": 5,
-          "evaluation": 5, "cli": 6}
+          "evaluation": 5, "mcp_server": 6, "cli": 7}
 LONG = 350
 LONG_REASON = "Why this module is long:"
 

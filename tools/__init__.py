@@ -25,8 +25,12 @@ from .semantic_search import semantic_search
 TOOLS: dict[str, Callable[..., str]] = {fn.__name__: fn for fn in (
     semantic_search, multi_query_search, grep, find_symbol, read_file, list_files)}
 
-__all__ = ["TOOLS", "Argument", "ToolContext", "ToolError", "arguments", "bind", "build_tools",
-           "description", "parameters"]
+READS_INDEX = frozenset({"semantic_search", "multi_query_search", "find_symbol"})
+"""The tools that answer from the index (the rest read the files on disk): what a caller
+keeping the index fresh must update before them."""
+
+__all__ = ["READS_INDEX", "TOOLS", "Argument", "ToolContext", "ToolError", "arguments", "bind",
+           "build_tools", "description", "parameters"]
 
 
 def description(fn: Callable[..., str]) -> str:

@@ -21,6 +21,7 @@ from codeagent.cli.common import CONTEXT
 from codeagent.cli.config_command import config
 from codeagent.cli.eval_commands import evaluation
 from codeagent.cli.index_commands import index, search, status
+from codeagent.cli.mcp_command import mcp
 from codeagent.cli.review_command import review
 from codeagent.cli.tool_commands import tool
 from codeagent.errors import EXIT_INTERRUPTED, CodeagentError
@@ -42,7 +43,7 @@ def cli() -> None:
     """
 
 
-for _command in (index, search, status, tool, config, ask, run, chat, review, doctor):
+for _command in (index, search, status, tool, config, ask, run, chat, review, doctor, mcp):
     cli.add_command(_command)
 cli.add_command(evaluation, name="eval")
 
