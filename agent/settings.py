@@ -21,7 +21,8 @@ from codeagent.errors import UsageError
 DEFAULT_EMBED_MODEL = "sentence-transformers/all-mpnet-base-v2"
 CONFIG_FILE = ".codeagent.toml"
 ENV_PREFIX = "CODEAGENT_"
-CHOICES = {"agent_protocol": ("auto", "react", "native")}
+CHOICES = {"agent_protocol": ("auto", "react", "native"),
+           "embed_backend": ("auto", "torch", "onnx", "onnx-int8")}
 """Settings whose value must be one of a few words."""
 MINIMUMS = {"embed_batch_size": 1, "max_file_bytes": 1, "window_lines": 1, "search_k": 1,
             "observation_tokens": 1, "context_window": 1, "request_timeout": 1,
@@ -42,6 +43,10 @@ class Settings:
 
     embed_batch_size: int = 32
     """Chunks per forward pass of the embedding model; raise it on a GPU."""
+
+    embed_backend: str = "auto"
+    """What runs the embedding model: torch, onnx (ONNX Runtime, fp32), onnx-int8, or auto
+    (on a CPU onnx where its vectors match torch's, else torch). A new index records it."""
 
     max_file_bytes: int = 1_000_000
     """Files larger than this are skipped (reported as 'too large')."""

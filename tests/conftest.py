@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Before anything imports huggingface_hub: a test must never try to download a model.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -11,6 +12,9 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("OLLAMA_HOST", None)
 for _key in [k for k in os.environ if k.startswith("CODEAGENT_")]:
     del os.environ[_key]
+# ONNX exports of this run go to a directory of its own (subprocesses inherit it): the
+# export is exercised every run, and the user's cache is never written by a test.
+os.environ["CODEAGENT_ONNX_CACHE"] = tempfile.mkdtemp(prefix="codeagent-onnx-tests-")
 
 import pytest  # noqa: E402
 
@@ -97,3 +101,9 @@ def session_for(indexed_repo, minilm):
     yield make
     for session in sessions:
         session.close()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import shutil
+
+    shutil.rmtree(os.environ["CODEAGENT_ONNX_CACHE"], ignore_errors=True)

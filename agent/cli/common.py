@@ -74,6 +74,10 @@ def store_options(f: Callable) -> Callable:
                      help="Use a Chroma server (`chroma run`) instead of the embedded store.")(f)
     f = click.option("--embed-batch-size", type=click.IntRange(min=1), metavar="N",
                      help="Chunks per embedding forward pass (default 32; more on a GPU).")(f)
+    f = click.option("--embed-backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]),
+                     help="What runs the embedding model (default auto: ONNX Runtime on a "
+                          "CPU when its vectors match torch's, else torch). An index keeps "
+                          "the backend it was built with.")(f)
     f = click.option("--embed-device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
                      help="Where to embed (default auto: cuda, then mps, then cpu).")(f)
     f = click.option("--embed-model", metavar="NAME",

@@ -96,7 +96,7 @@ def hit_lines(hits: list[Any], preview_lines: int = 2) -> list[str]:
 
 def status_lines(status: dict[str, Any]) -> list[str]:
     if status["model"]:
-        model = f"{status['model']} ({status['dimension']}-d"
+        model = f"{status['model']} ({status['dimension']}-d, {status['backend']}"
         model += f", fallback for {status['fallback_from']})" if status["fallback_from"] else ")"
     else:
         model = "none yet (no file was embedded)"

@@ -151,8 +151,10 @@ def _run(tasks: list, checkout: Any, config_root: Path | None, modes: tuple[str,
     # warning naming both); a model the user chose must load or the run stops.
     embedding = load_embedding(base.embed_model, base.embed_device, base.embed_batch_size,
                                default_allows_fallback(base.embed_model,
-                                                       base.explicit("embed_model")))
-    click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name}; "
+                                                       base.explicit("embed_model")),
+                               base.embed_backend)
+    click.echo(f"{len(tasks)} tasks, modes {', '.join(chosen)}, model {embedding[1].name} "
+               f"({embedding[1].backend}); "
                f"predictions -> {out}", err=True)
     run = evaluate(tasks, checkout, base, chosen, out, embedding=embedding, say=_say)
     predictions = read_predictions(out)

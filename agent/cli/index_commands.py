@@ -93,7 +93,7 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
 def status(repo: Path, as_json: bool) -> None:
     """Show what the index holds: files, chunks, model, store, last update."""
     from codeagent.cli.console import status_lines
-    from codeagent.index.layout import data_dir, open_manifest_readonly
+    from codeagent.index.layout import data_dir, open_manifest_readonly, recorded_backend_of
     from codeagent.index.lock import running_writer
 
     manifest = open_manifest_readonly(repo)
@@ -106,6 +106,7 @@ def status(repo: Path, as_json: bool) -> None:
         info = {
             "repo": str(repo), "files": len(indexed), "chunks": chunks,
             "model": manifest.get("model"), "dimension": int(manifest.get("dimension") or 0),
+            "backend": recorded_backend_of(manifest) if manifest.get("model") else None,
             "fallback_from": manifest.get("fallback_from") or None,
             "fallback_reason": manifest.get("fallback_reason") or None,
             "store": str(data_dir(repo) / "chroma") if store == "embedded" else store,

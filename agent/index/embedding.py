@@ -20,6 +20,7 @@ from codeagent.errors import EmbeddingUnavailable, UsageError
 from codeagent.settings import DEFAULT_EMBED_MODEL
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 _BUNDLED_ALIASES = {BUNDLED_MODEL, "all-MiniLM-L6-v2", "bundled"}
 _WEIGHTS = ["*.json", "*.txt", "*.model", "*.safetensors", "1_Pooling/*", "2_Normalize/*"]
 
@@ -46,6 +47,14 @@ class EmbeddingInfo:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     """Why `fallback_from` could not be loaded, when this model stands in for it."""
+    backend: str = "torch"
+    """What runs the model: torch (sentence-transformers), onnx or onnx-int8 (ONNX
+    Runtime). Vectors of two backends are not mixed: the index records its backend."""
+
+    @property
+    def identity(self) -> str:
+        """The model and backend, as the embedding cache keys vectors by them."""
+        return self.name if self.backend == "torch" else f"{self.name}#{self.backend}"
 
 
 def canonical_name(name: str) -> str:
@@ -126,12 +135,14 @@ def pick_device(preference: str) -> str:
 
 
 def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
-                   allow_fallback: bool = False) -> tuple[Any, EmbeddingInfo]:
-    """A HuggingFaceEmbedding and its description; falls back only when allowed."""
+                   allow_fallback: bool = False,
+                   backend: str = "torch") -> tuple[Any, EmbeddingInfo]:
+    """A LlamaIndex embedding model and its description; falls back only when allowed.
+    `backend`: torch, onnx, onnx-int8, or auto (`choose_backend`). The ONNX backends
+    never import torch once their export is cached."""
     name = canonical_name(name)
-    chosen = pick_device(device)
     try:
-        return _load(name, resolve_model_dir(name), chosen, batch_size, None)
+        return _load(name, resolve_model_dir(name), device, batch_size, backend, None)
     except ModelUnavailable as exc:
         if not allow_fallback:
             raise EmbeddingUnavailable(
@@ -146,19 +157,47 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
             f"cannot load the embedding model '{name}' ({exc}); using the bundled "
             f"'{BUNDLED_MODEL}' instead. Searches will be less precise; once '{name}' can "
             "be downloaded, run `codeagent index --rebuild` to switch.", stacklevel=2)
-        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), chosen, batch_size, name,
-                     str(exc))
+        return _load(BUNDLED_MODEL, resolve_model_dir(BUNDLED_MODEL), device, batch_size,
+                     backend, name, str(exc))
+
+
+def choose_backend(backend: str, device: str, path: Path, name: str) -> str:
+    """What `auto` means here: on a CPU the fp32 ONNX export when its vectors match
+    torch's (cosine >= onnx_embedding.MATCH on fixed texts; the export is made once), else
+    torch; on a GPU torch. int8 is never chosen by itself: it changes the vectors
+    (bench/README.md), so it must be asked for."""
+    if backend != "auto":
+        return backend
+    if pick_device(device) != "cpu":
+        return "torch"
+    from codeagent.index.onnx_embedding import MATCH, ensure_exported
+
+    try:
+        export = ensure_exported(path, name, "onnx")
+    except Exception as exc:  # an architecture the exporter cannot take: torch it is
+        log.warning("cannot export %s to ONNX (%s): embedding with torch", name, exc)
+        return "torch"
+    return "onnx" if export.min_cosine >= MATCH else "torch"
 
 
 def default_allows_fallback(name: str, chosen_by_user: bool) -> bool:
     return not chosen_by_user and canonical_name(name) == DEFAULT_EMBED_MODEL
 
 
-def _load(name: str, path: Path, device: str, batch_size: int, fallback_from: str | None,
-          fallback_reason: str | None = None) -> tuple[Any, EmbeddingInfo]:
+def _load(name: str, path: Path, device: str, batch_size: int, backend: str,
+          fallback_from: str | None, fallback_reason: str | None = None
+          ) -> tuple[Any, EmbeddingInfo]:
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown embedding backend '{backend}'",
+                         f"use one of {', '.join(BACKENDS)}")
+    backend = choose_backend(backend, device, path, name)
+    if backend != "torch":
+        return _load_onnx(name, path, device, batch_size, backend, fallback_from,
+                          fallback_reason)
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as transformers_logging
 
+    device = pick_device(device)
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
     transformers_logging.disable_progress_bar()
     try:
@@ -175,9 +214,34 @@ def _load(name: str, path: Path, device: str, batch_size: int, fallback_from: st
                                 fallback_from, fallback_reason)
 
 
+def _load_onnx(name: str, path: Path, device: str, batch_size: int, backend: str,
+               fallback_from: str | None, fallback_reason: str | None) -> tuple[Any, EmbeddingInfo]:
+    from codeagent.index.onnx_embedding import OnnxEmbedding, OnnxEncoder, ensure_exported
+
+    if device.split(":")[0] not in ("auto", "cpu"):
+        raise UsageError(f"the {backend} backend runs on the CPU, not on {device}",
+                         "use --embed-backend torch for a GPU, or --embed-device cpu")
+    try:
+        export = ensure_exported(path, name, backend)
+        encoder = OnnxEncoder(path, export.path)
+    except ImportError as exc:
+        raise EmbeddingUnavailable(f"the {backend} backend needs {exc.name}, which is not "
+                                   "installed", "pip install onnx onnxruntime, or use "
+                                   "--embed-backend torch") from exc
+    except Exception as exc:
+        raise EmbeddingUnavailable(f"cannot run '{name}' with the {backend} backend "
+                                   f"({type(exc).__name__}: {exc})",
+                                   "use --embed-backend torch") from exc
+    model = OnnxEmbedding(encoder, model_name=name, embed_batch_size=batch_size)
+    return model, EmbeddingInfo(name, encoder.dimension, "cpu", encoder.max_tokens,
+                                fallback_from, fallback_reason, backend)
+
+
 def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:
     """Counts model tokens (special tokens included) for a batch of texts; None when the
     model has no tokenizer to ask (test doubles such as MockEmbedding)."""
+    if hasattr(model, "count_tokens"):  # onnx_embedding.OnnxEmbedding
+        return model.count_tokens
     tokenizer = getattr(getattr(model, "_model", None), "tokenizer", None)
     if tokenizer is None:
         return None

@@ -45,6 +45,12 @@ def collection_name(repo: Path, chroma_url: str | None) -> str:
     return f"codeagent-{slug}-{digest}"
 
 
+def recorded_backend_of(manifest: Manifest) -> str:
+    """What made the index's vectors: the backend it records, or torch, the only one there
+    was before the setting."""
+    return manifest.get("backend") or "torch"
+
+
 def open_manifest_readonly(repo: Path) -> Manifest:
     """The manifest of an existing index, for search and status."""
     path = data_dir(repo) / MANIFEST

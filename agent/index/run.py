@@ -27,7 +27,7 @@ from typing import Any, Iterator, Protocol
 from codeagent.errors import ModelMismatch
 from codeagent.index.languages import detect_language
 from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, collection_name, ensure_data_dir,
-                                    store_stamp)
+                                    recorded_backend_of, store_stamp)
 from codeagent.index.lock import WriterLock
 from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
                                       Manifest, OutdatedManifest, ReferenceRecord, now_iso)
@@ -143,6 +143,7 @@ class _IndexRun:
             self._drop_everything()
         else:
             model_name, allow_fallback = self._choose_model()
+            self._choose_backend(keep_recorded=True)  # another one asked for: say so now
         signature = f"{CHUNKER_VERSION}:{self.settings.window_lines}:{self.settings.window_overlap}"
         force = self.manifest.get("chunking") not in (None, signature)
         if force:
@@ -186,6 +187,7 @@ class _IndexRun:
             if info.dimension:  # not when no model ever embedded anything here
                 recorded.update({"model": info.name, "dimension": info.dimension,
                                  "max_tokens": info.max_tokens, "device": info.device,
+                                 "backend": info.backend,
                                  **self._fallback(info)})
             self.manifest.set_many(recorded)
         self.manifest.touch(plan.touched)
@@ -248,19 +250,41 @@ class _IndexRun:
             model, info = self.embedding
         elif need_model:
             model, info = load_embedding(name, self.settings.embed_device,
-                                         self.settings.embed_batch_size, allow_fallback)
+                                         self.settings.embed_batch_size, allow_fallback,
+                                         self._choose_backend(check_recorded))
         else:  # only deletions: the store needs the recorded dimension, not the model
             recorded = self.manifest.get("dimension")
             return None, EmbeddingInfo(
                 name, int(recorded or 0), self.manifest.get("device") or "",
                 int(self.manifest.get("max_tokens") or 0),
                 self.manifest.get("fallback_from") or None,
-                self.manifest.get("fallback_reason") or None)
+                self.manifest.get("fallback_reason") or None,
+                self.manifest.get("backend") or "torch")
         recorded_model = self.manifest.get("model") if check_recorded else None
         if recorded_model and recorded_model != info.name:
             raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",
                                 "run `codeagent index --rebuild` to re-embed every file")
+        recorded_backend = recorded_backend_of(self.manifest) if check_recorded else None
+        if recorded_model and recorded_backend != info.backend:
+            raise ModelMismatch(f"this index was embedded by the {recorded_backend} backend, "
+                                f"not by {info.backend}",
+                                f"run `codeagent index --rebuild --embed-backend {info.backend}` "
+                                "to re-embed every file with it")
         return model, info
+
+    def _choose_backend(self, keep_recorded: bool) -> str:
+        """The recorded backend (vectors of two backends are not mixed), unless the index is
+        new or rebuilt; a different one asked for is a mismatch, like another model."""
+        asked = self.settings.embed_backend
+        if not keep_recorded or not self.manifest.get("model"):
+            return asked
+        recorded = recorded_backend_of(self.manifest)
+        if self.settings.explicit("embed_backend") and asked not in ("auto", recorded):
+            raise ModelMismatch(
+                f"this index was embedded by the {recorded} backend, not by {asked}",
+                f"run `codeagent index --rebuild --embed-backend {asked}` to re-embed every "
+                f"file with it, or leave --embed-backend out to keep {recorded}")
+        return recorded
 
     def _open_store(self, info: Any) -> None:
         from codeagent.index.store import open_store
@@ -330,7 +354,7 @@ class _IndexRun:
         from codeagent.index.embed_cache import CachedEmbedding, EmbeddingCache
         from codeagent.index.embedding import token_counter
 
-        cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.name)
+        cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.identity)
         embedder = CachedEmbedding(model, cache, self.settings.embed_batch_size)
         chunker = CodeChunker(count_tokens=token_counter(model), max_tokens=info.max_tokens,
                               max_chars=chars_for_tokens(info.max_tokens),

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from codeagent.errors import IndexProblem, ModelMismatch
 from codeagent.index.keyword_index import is_whole_chunk
 from codeagent.index.layout import (EMBEDDED_COLLECTION, data_dir, open_manifest_readonly,
-                                    store_stamp)
+                                    recorded_backend_of, store_stamp)
 from codeagent.index.manifest import Manifest
 from codeagent.index.walker import glob_matches
 from codeagent.settings import Settings, chroma_url_for
@@ -66,9 +66,16 @@ class Searcher:
                 f"not with '{asked}'; vectors of different models cannot be compared",
                 f"search with --embed-model {self.model_name}, or re-index with the other "
                 f"model: `codeagent index --rebuild --embed-model {asked}`")
+        backend = recorded_backend_of(self.manifest)
+        if settings.explicit("embed_backend") and settings.embed_backend not in ("auto", backend):
+            raise ModelMismatch(
+                f"this index was embedded by the {backend} backend, not by "
+                f"{settings.embed_backend}; a query must be embedded the way the index was",
+                f"search without --embed-backend, or re-index with it: `codeagent index "
+                f"--rebuild --embed-backend {settings.embed_backend}`")
         if embedding is None:
             embedding = load_embedding(self.model_name, settings.embed_device,
-                                       settings.embed_batch_size)
+                                       settings.embed_batch_size, backend=backend)
         self.model, info = embedding
         if info.dimension != dimension:
             raise ModelMismatch(

@@ -1,0 +1,122 @@
+"""The embedding backends: ONNX Runtime (fp32, int8) beside torch, exported once from the
+local model, recorded by the index, never mixed, and a search that needs no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from codeagent.errors import ModelMismatch
+from codeagent.index import onnx_embedding
+from codeagent.index.embedding import load_embedding, resolve_model_dir, token_counter
+from codeagent.index.layout import open_manifest_readonly
+from codeagent.index.run import run_index
+from codeagent.retrieval.semantic import Searcher
+from codeagent.settings import load_settings
+from support import SOURCES, make_repo
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+HEAVY = ("torch", "transformers", "sentence_transformers")
+
+
+@pytest.fixture(scope="module")
+def onnx_minilm():
+    return load_embedding(MINILM, "cpu", 32, backend="onnx")
+
+
+def test_onnx_vectors_and_token_counts_are_torchs(minilm, onnx_minilm):
+    texts = list(SOURCES.values()) + ["x" * 5000, "naïve café 日本語 🚀"]
+    ours = np.array(onnx_minilm[0].get_text_embedding_batch(texts))
+    theirs = np.array(minilm[0].get_text_embedding_batch(texts))
+    assert ours.shape == theirs.shape
+    assert np.min(np.sum(ours * theirs, axis=1)) >= onnx_embedding.MATCH
+    query = "follow HTTP redirects"
+    assert np.dot(onnx_minilm[0].get_query_embedding(query),
+                  minilm[0].get_query_embedding(query)) >= onnx_embedding.MATCH
+    assert token_counter(onnx_minilm[0])(texts) == token_counter(minilm[0])(texts)
+    info = onnx_minilm[1]
+    assert (info.name, info.dimension, info.max_tokens, info.backend) == \
+        (MINILM, minilm[1].dimension, minilm[1].max_tokens, "onnx")
+    assert info.identity != minilm[1].identity  # their vectors are cached apart
+
+
+def test_the_export_is_made_once_and_records_its_check(onnx_minilm, monkeypatch):
+    model_dir = resolve_model_dir(MINILM)
+    found = onnx_embedding.exported(model_dir, MINILM, "onnx")
+    assert found is not None and found.path.is_file()
+    meta = json.loads((found.path.parent / "export.json").read_text())
+    assert meta["min_cosine"] >= onnx_embedding.MATCH and meta["backend"] == "onnx"
+    assert str(found.path).startswith(os.environ["CODEAGENT_ONNX_CACHE"])
+
+    def no_export(*args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_embedding, "_export_fp32", no_export)
+    assert onnx_embedding.ensure_exported(model_dir, MINILM, "onnx").path == found.path
+    load_embedding(MINILM, "cpu", backend="onnx")
+
+
+def test_int8_is_its_own_export_and_auto_never_picks_it(onnx_minilm):
+    model, info = load_embedding(MINILM, "cpu", backend="onnx-int8")
+    export = onnx_embedding.exported(resolve_model_dir(MINILM), MINILM, "onnx-int8")
+    assert info.backend == "onnx-int8" and export is not None
+    assert export.path.stat().st_size < 0.5 * onnx_embedding.exported(
+        resolve_model_dir(MINILM), MINILM, "onnx").path.stat().st_size
+    assert len(model.get_query_embedding("redirects")) == info.dimension
+    assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "onnx"
+
+
+def test_auto_keeps_torch_where_the_export_fails(monkeypatch, caplog):
+    def broken(*args):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(onnx_embedding, "ensure_exported", broken)
+    assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "torch"
+    assert "cannot export" in caplog.text
+
+
+def test_the_index_records_its_backend_and_never_mixes_two(tmp_path, onnx_minilm):
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    (repo / ".codeagent.toml").write_text(f'embed_model = "{MINILM}"\n')
+    first = run_index(repo, load_settings(repo, {"embed_backend": "onnx"}, environ={}))
+    manifest = open_manifest_readonly(repo)
+    assert manifest.get("backend") == "onnx"
+    manifest.close()
+    assert first.embedded == first.chunks > 0
+
+    with pytest.raises(ModelMismatch, match="embedded by the onnx backend, not by torch"):
+        run_index(repo, load_settings(repo, {"embed_backend": "torch"}, environ={}))
+    with pytest.raises(ModelMismatch, match="a query must be embedded the way the index was"):
+        Searcher(repo, load_settings(repo, {"embed_backend": "torch"}, environ={}))
+    # Not asked for: the index's own backend is used, whatever the default would pick.
+    hits = Searcher(repo, load_settings(repo, environ={})).search("follow HTTP redirects", k=1)
+    assert hits[0].path == "net/redirects.py"
+
+    rebuilt = run_index(repo, load_settings(repo, {"embed_backend": "torch"}, environ={}),
+                        rebuild=True)
+    manifest = open_manifest_readonly(repo)
+    assert manifest.get("backend") == "torch"
+    manifest.close()
+    assert rebuilt.embedded == rebuilt.chunks  # none of the onnx vectors reused
+
+
+@pytest.mark.slow
+def test_a_search_on_an_onnx_index_never_imports_torch(tmp_path, onnx_minilm):
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    run_index(repo, load_settings(repo, {"embed_model": MINILM}, environ={}),
+              embedding=onnx_minilm)
+    probe = ("import sys, json\nfrom codeagent.cli.main import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+             f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]))\n")
+    out = subprocess.run([sys.executable, "-c", probe, "search", "follow HTTP redirects",
+                          "--repo", str(repo), "--json", "-k", "1"],
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    *answer, last = out.stdout.strip().splitlines()
+    assert json.loads(last) == [0, []], out.stderr
+    hits = json.loads("\n".join(answer))
+    assert hits["hits"][0]["path"] == "net/redirects.py"
