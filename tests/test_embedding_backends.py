@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codeagent.errors import ModelMismatch
-from codeagent.index import onnx_embedding
+from codeagent.index import onnx_encoder
 from codeagent.index.embedding import load_embedding, resolve_model_dir, token_counter
 from codeagent.index.layout import open_manifest_readonly
 from codeagent.index.run import run_index
@@ -34,10 +34,10 @@ def test_onnx_vectors_and_token_counts_are_torchs(minilm, onnx_minilm):
     ours = np.array(onnx_minilm[0].get_text_embedding_batch(texts))
     theirs = np.array(minilm[0].get_text_embedding_batch(texts))
     assert ours.shape == theirs.shape
-    assert np.min(np.sum(ours * theirs, axis=1)) >= onnx_embedding.MATCH
+    assert np.min(np.sum(ours * theirs, axis=1)) >= onnx_encoder.MATCH
     query = "follow HTTP redirects"
     assert np.dot(onnx_minilm[0].get_query_embedding(query),
-                  minilm[0].get_query_embedding(query)) >= onnx_embedding.MATCH
+                  minilm[0].get_query_embedding(query)) >= onnx_encoder.MATCH
     assert token_counter(onnx_minilm[0])(texts) == token_counter(minilm[0])(texts)
     info = onnx_minilm[1]
     assert (info.name, info.dimension, info.max_tokens, info.backend) == \
@@ -47,25 +47,25 @@ def test_onnx_vectors_and_token_counts_are_torchs(minilm, onnx_minilm):
 
 def test_the_export_is_made_once_and_records_its_check(onnx_minilm, monkeypatch):
     model_dir = resolve_model_dir(MINILM)
-    found = onnx_embedding.exported(model_dir, MINILM, "onnx")
+    found = onnx_encoder.exported(model_dir, MINILM, "onnx")
     assert found is not None and found.path.is_file()
     meta = json.loads((found.path.parent / "export.json").read_text())
-    assert meta["min_cosine"] >= onnx_embedding.MATCH and meta["backend"] == "onnx"
+    assert meta["min_cosine"] >= onnx_encoder.MATCH and meta["backend"] == "onnx"
     assert str(found.path).startswith(os.environ["CODEAGENT_ONNX_CACHE"])
 
     def no_export(*args):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(onnx_embedding, "_export_fp32", no_export)
-    assert onnx_embedding.ensure_exported(model_dir, MINILM, "onnx").path == found.path
+    monkeypatch.setattr(onnx_encoder, "_export_fp32", no_export)
+    assert onnx_encoder.ensure_exported(model_dir, MINILM, "onnx").path == found.path
     load_embedding(MINILM, "cpu", backend="onnx")
 
 
 def test_int8_is_its_own_export_and_auto_never_picks_it(onnx_minilm):
     model, info = load_embedding(MINILM, "cpu", backend="onnx-int8")
-    export = onnx_embedding.exported(resolve_model_dir(MINILM), MINILM, "onnx-int8")
+    export = onnx_encoder.exported(resolve_model_dir(MINILM), MINILM, "onnx-int8")
     assert info.backend == "onnx-int8" and export is not None
-    assert export.path.stat().st_size < 0.5 * onnx_embedding.exported(
+    assert export.path.stat().st_size < 0.5 * onnx_encoder.exported(
         resolve_model_dir(MINILM), MINILM, "onnx").path.stat().st_size
     assert len(model.get_query_embedding("redirects")) == info.dimension
     assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "onnx"
@@ -75,7 +75,7 @@ def test_auto_keeps_torch_where_the_export_fails(monkeypatch, caplog):
     def broken(*args):
         raise RuntimeError("unsupported operator")
 
-    monkeypatch.setattr(onnx_embedding, "ensure_exported", broken)
+    monkeypatch.setattr(onnx_encoder, "ensure_exported", broken)
     assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "torch"
     assert "cannot export" in caplog.text
 

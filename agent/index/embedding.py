@@ -163,14 +163,14 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
 
 def choose_backend(backend: str, device: str, path: Path, name: str) -> str:
     """What `auto` means here: on a CPU the fp32 ONNX export when its vectors match
-    torch's (cosine >= onnx_embedding.MATCH on fixed texts; the export is made once), else
+    torch's (cosine >= onnx_encoder.MATCH on fixed texts; the export is made once), else
     torch; on a GPU torch. int8 is never chosen by itself: it changes the vectors
     (bench/README.md), so it must be asked for."""
     if backend != "auto":
         return backend
     if pick_device(device) != "cpu":
         return "torch"
-    from codeagent.index.onnx_embedding import MATCH, ensure_exported
+    from codeagent.index.onnx_encoder import MATCH, ensure_exported
 
     try:
         export = ensure_exported(path, name, "onnx")
@@ -214,16 +214,36 @@ def _load(name: str, path: Path, device: str, batch_size: int, backend: str,
                                 fallback_from, fallback_reason)
 
 
+def load_encoder(name: str, device: str, backend: str) -> tuple[Any, EmbeddingInfo]:
+    """An ONNX backend's `onnx_encoder.OnnxEncoder` alone, for a process that only embeds
+    queries: no torch, no LlamaIndex (`codeagent search` starts in a fraction of the time).
+    The model must load as it did for the index: no fallback."""
+    name = canonical_name(name)
+    try:
+        return _onnx_encoder(name, resolve_model_dir(name), device, backend, None, None)
+    except ModelUnavailable as exc:
+        raise EmbeddingUnavailable(f"cannot load the embedding model '{name}': {exc}",
+                                   "re-index with a model this machine has: `codeagent "
+                                   "index --rebuild --embed-model NAME`") from exc
+
+
 def _load_onnx(name: str, path: Path, device: str, batch_size: int, backend: str,
                fallback_from: str | None, fallback_reason: str | None) -> tuple[Any, EmbeddingInfo]:
-    from codeagent.index.onnx_embedding import OnnxEmbedding, OnnxEncoder, ensure_exported
+    from codeagent.index.onnx_embedding import OnnxEmbedding
+
+    encoder, info = _onnx_encoder(name, path, device, backend, fallback_from, fallback_reason)
+    return OnnxEmbedding(encoder, model_name=name, embed_batch_size=batch_size), info
+
+
+def _onnx_encoder(name: str, path: Path, device: str, backend: str, fallback_from: str | None,
+                  fallback_reason: str | None) -> tuple[Any, EmbeddingInfo]:
+    from codeagent.index.onnx_encoder import OnnxEncoder, ensure_exported
 
     if device.split(":")[0] not in ("auto", "cpu"):
         raise UsageError(f"the {backend} backend runs on the CPU, not on {device}",
                          "use --embed-backend torch for a GPU, or --embed-device cpu")
     try:
-        export = ensure_exported(path, name, backend)
-        encoder = OnnxEncoder(path, export.path)
+        encoder = OnnxEncoder(path, ensure_exported(path, name, backend).path)
     except ImportError as exc:
         raise EmbeddingUnavailable(f"the {backend} backend needs {exc.name}, which is not "
                                    "installed", "pip install onnx onnxruntime, or use "
@@ -232,9 +252,8 @@ def _load_onnx(name: str, path: Path, device: str, batch_size: int, backend: str
         raise EmbeddingUnavailable(f"cannot run '{name}' with the {backend} backend "
                                    f"({type(exc).__name__}: {exc})",
                                    "use --embed-backend torch") from exc
-    model = OnnxEmbedding(encoder, model_name=name, embed_batch_size=batch_size)
-    return model, EmbeddingInfo(name, encoder.dimension, "cpu", encoder.max_tokens,
-                                fallback_from, fallback_reason, backend)
+    return encoder, EmbeddingInfo(name, encoder.dimension, "cpu", encoder.max_tokens,
+                                  fallback_from, fallback_reason, backend)
 
 
 def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:

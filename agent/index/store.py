@@ -9,44 +9,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlparse
-
-from llama_index.core.bridge.pydantic import PrivateAttr
-from llama_index.core.schema import BaseNode, MetadataMode
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from codeagent.errors import IndexProblem, StoreUnavailable, UsageError
 from codeagent.index.layout import collection_name
 
-
-class UpsertingChromaVectorStore(ChromaVectorStore):
-    """ChromaVectorStore whose writes are idempotent upserts in client-sized batches."""
-
-    _max_batch: int = PrivateAttr()
-
-    def __init__(self, chroma_collection: Any, max_batch: int) -> None:
-        super().__init__(chroma_collection=chroma_collection)
-        self._max_batch = max_batch
-
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
-        for i in range(0, len(nodes), self._max_batch):
-            batch = nodes[i:i + self._max_batch]
-            metadatas = []
-            for node in batch:
-                meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)
-                metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
-            self._collection.upsert(
-                ids=[n.node_id for n in batch],
-                embeddings=[n.get_embedding() for n in batch],
-                metadatas=metadatas,
-                documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch])
-        return [n.node_id for n in nodes]
-
-    def delete_ids(self, ids: list[str]) -> None:
-        for i in range(0, len(ids), self._max_batch):
-            self._collection.delete(ids=ids[i:i + self._max_batch])
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
 
 
 class ChunkStore:
@@ -58,7 +28,19 @@ class ChunkStore:
         self.collection = collection
         self.location = location
         self.server = server
-        self.vector_store = UpsertingChromaVectorStore(collection, client.get_max_batch_size())
+        self._vector_store: Any = None
+
+    @property
+    def vector_store(self) -> Any:
+        """The collection as a LlamaIndex vector store (`UpsertingChromaVectorStore`),
+        made on first use: a plain search queries the collection itself and never imports
+        LlamaIndex."""
+        if self._vector_store is None:
+            from codeagent.index.vector_store import UpsertingChromaVectorStore
+
+            self._vector_store = UpsertingChromaVectorStore(self.collection,
+                                                            self.client.get_max_batch_size())
+        return self._vector_store
 
     def add(self, nodes: list[BaseNode]) -> None:
         with self._server_errors():

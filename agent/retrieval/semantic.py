@@ -7,7 +7,7 @@ re-index instead.
 
 from __future__ import annotations
 
-import math
+import json
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,9 +45,8 @@ class Searcher:
     """An open index: manifest, store and embedding model, ready for many queries."""
 
     def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
-        from llama_index.core import VectorStoreIndex
-
-        from codeagent.index.embedding import canonical_name, load_embedding
+        from codeagent.index.embedding import canonical_name, load_embedding, load_encoder
+        from codeagent.index.onnx_encoder import ONNX_BACKENDS
         from codeagent.index.store import open_store
 
         self.repo = repo
@@ -55,7 +54,10 @@ class Searcher:
         self.model_name = self.manifest.get("model") or ""
         self.generation = self.manifest.get("generation")
         self._mentions: Any = None
-        self.vector_index: Any = None
+        self._model: Any = None
+        self._encoder: Any = None
+        self._vector_index: Any = None
+        self.batch_size = settings.embed_batch_size
         if not self.model_name:  # complete, but no file was ever embedded: it is empty
             return
         dimension = int(self.manifest.get("dimension") or 0)
@@ -73,10 +75,13 @@ class Searcher:
                 f"{settings.embed_backend}; a query must be embedded the way the index was",
                 f"search without --embed-backend, or re-index with it: `codeagent index "
                 f"--rebuild --embed-backend {settings.embed_backend}`")
-        if embedding is None:
-            embedding = load_embedding(self.model_name, settings.embed_device,
-                                       settings.embed_batch_size, backend=backend)
-        self.model, info = embedding
+        if embedding is not None:
+            self._model, info = embedding
+        elif backend in ONNX_BACKENDS:  # the encoder alone: no torch, no LlamaIndex yet
+            self._encoder, info = load_encoder(self.model_name, settings.embed_device, backend)
+        else:
+            self._model, info = load_embedding(self.model_name, settings.embed_device,
+                                               settings.embed_batch_size, backend=backend)
         if info.dimension != dimension:
             raise ModelMismatch(
                 f"this index holds {dimension}-d vectors but '{info.name}' makes "
@@ -96,10 +101,34 @@ class Searcher:
         with self._store_errors():
             self.store = open_store(repo, self.repo_data, chroma_url, self.model_name,
                                     dimension, create=False)
-        self.vector_index = VectorStoreIndex.from_vector_store(self.store.vector_store,
-                                                               embed_model=self.model)
         self.keywords: Any = None
         """The keyword index to use instead of the one on disk (None: that one)."""
+
+    @property
+    def model(self) -> Any:
+        """The LlamaIndex embedding model (for the retrievers that fuse with BM25)."""
+        if self._model is None and self._encoder is not None:
+            from codeagent.index.onnx_embedding import OnnxEmbedding
+
+            self._model = OnnxEmbedding(self._encoder, model_name=self.model_name,
+                                        embed_batch_size=self.batch_size)
+        return self._model
+
+    @property
+    def vector_index(self) -> Any:
+        """A LlamaIndex VectorStoreIndex over the store, made on first use (it imports
+        LlamaIndex, seconds that a plain search does without); None for an empty index."""
+        if self._vector_index is None and self.model_name:
+            from llama_index.core import VectorStoreIndex
+
+            self._vector_index = VectorStoreIndex.from_vector_store(self.store.vector_store,
+                                                                    embed_model=self.model)
+        return self._vector_index
+
+    def query_vector(self, query: str) -> list[float]:
+        if self._encoder is not None:
+            return self._encoder.encode([query])[0].tolist()
+        return self.model.get_query_embedding(query)
 
     def close(self) -> None:
         self.manifest.close()
@@ -139,13 +168,17 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, language: str | None = None,
                path_glob: str | None = None) -> list[Hit]:
-        filters = self._filters(language, path_glob)
-        if filters is False or self.vector_index is None:
+        where = self._where(language, path_glob)
+        if where is False or not self.model_name:
             return []
-        retriever = self.vector_index.as_retriever(similarity_top_k=k, filters=filters)
+        vector = self.query_vector(query)
         with self._store_errors():
-            return [_hit(result) for result in retriever.retrieve(query)
-                    if is_whole_chunk(result.node.metadata)]
+            found = self.store.collection.query(
+                query_embeddings=[vector], n_results=k, where=where,
+                include=["documents", "metadatas", "distances"])
+        return [_hit(meta, text, distance) for meta, text, distance in zip(
+                    found["metadatas"][0], found["documents"][0], found["distances"][0])
+                if meta and is_whole_chunk(meta)]
 
     @contextmanager
     def _store_errors(self) -> Iterator[None]:
@@ -164,18 +197,17 @@ class Searcher:
                                f"{' '.join(str(exc).split())[:200]})",
                                "run `codeagent index` to repair it") from None
 
-    def _filters(self, language: str | None, path_glob: str | None) -> Any:
-        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
-
-        parts = []
+    def _where(self, language: str | None, path_glob: str | None) -> Any:
+        """Chroma's `where` for the filters (None: none; False: no file can match)."""
+        parts: list[dict[str, Any]] = []
         if language:
-            parts.append(MetadataFilter(key="language", value=language))
+            parts.append({"language": language})
         if path_glob:
             paths = matching_paths(self.manifest, path_glob)
             if not paths:
                 return False
-            parts.append(MetadataFilter(key="path", value=paths, operator=FilterOperator.IN))
-        return MetadataFilters(filters=parts) if parts else None
+            parts.append({"path": {"$in": paths}})
+        return None if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 def matching_paths(manifest: Manifest, glob: str) -> list[str]:
@@ -184,9 +216,9 @@ def matching_paths(manifest: Manifest, glob: str) -> list[str]:
                                if record.skipped is None])
 
 
-def _hit(result: Any) -> Hit:
-    meta = result.node.metadata
-    # ChromaVectorStore reports exp(-cosine distance); people read cosine similarity.
-    score = 1.0 + math.log(result.score) if result.score else -1.0
+def _hit(stored: dict[str, Any], text: str, distance: float) -> Hit:
+    # The chunk's own metadata, as written (Chroma's flat copy turns None into "").
+    meta = json.loads(stored.get("_node_content") or "{}").get("metadata") or stored
+    # The collection's space is cosine: its distance is 1 - cosine similarity.
     return Hit(meta["path"], int(meta["start_line"]), int(meta["end_line"]), meta["symbol"],
-               meta["language"], round(score, 4), result.node.get_content())
+               meta["language"], round(1.0 - float(distance), 4), text or "")

@@ -1,0 +1,254 @@
+"""Embeddings through ONNX Runtime: the same sentence-transformers model, without torch.
+
+On a CPU, ONNX Runtime runs these encoders faster than torch (bench/README.md), and a
+process that only embeds a query (`codeagent search`) starts in a fraction of the time:
+this module imports onnxruntime, tokenizers and numpy, never torch, transformers,
+sentence-transformers or LlamaIndex (`onnx_embedding.OnnxEmbedding` wraps it for
+LlamaIndex, where an index is written or fused).
+
+The ONNX file is exported once per model from the model's local files (torch and the
+`onnx` package do that, once, in the process that first asks for it) and cached under
+`<Hugging Face cache>/../codeagent-onnx/` (or $CODEAGENT_ONNX_CACHE), keyed by model, a fingerprint of its files and
+the backend; `onnx-int8` is the dynamic int8 quantization of the fp32 export. Each export
+is checked against the torch model on fixed texts (`min_cosine` in its `export.json`):
+`auto` takes ONNX only where its vectors match torch's (cosine >= `MATCH`).
+
+What sentence-transformers does around the transformer is done here the same way, from
+the model's own files: the tokenizer (tokenizer.json, truncated at max_seq_length), the
+pooling of 1_Pooling/config.json (mean, CLS or max over the attention mask), and
+normalization (LlamaIndex's HuggingFaceEmbedding normalizes every vector).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ONNX_BACKENDS = ("onnx", "onnx-int8")
+MATCH = 0.999
+"""Least cosine between an ONNX vector and torch's for the same text that counts as the
+same vector: below it, `auto` keeps torch."""
+
+EXPORT_VERSION = "1"
+PROBES = [
+    "def resolve_redirects(self, resp, req):\n    \"\"\"Follow redirects.\"\"\"\n    return resp",
+    "class LRUCache:\n    def put(self, key, value):\n        self.items[key] = value",
+    "How do I configure the proxy for HTTPS requests?",
+    "fn hash_password(password: &str, salt: &[u8]) -> String { argon2::hash(password) }",
+    "# Deploying\n\nRun `make deploy` with AWS credentials in the environment.",
+    "x" * 3000,  # longer than any model's max_seq_length: truncation must agree
+    "café, naïve, 日本語のテキスト and emoji 🚀 in one line",
+]
+
+
+@dataclass(frozen=True)
+class Export:
+    """One exported model: its ONNX file and what the check against torch found."""
+
+    path: Path
+    min_cosine: float
+    seconds: float
+
+
+def cache_root() -> Path:
+    """Beside the Hugging Face cache (HF_HOME and HF_HUB_CACHE are honored), or where
+    CODEAGENT_ONNX_CACHE says."""
+    if os.environ.get("CODEAGENT_ONNX_CACHE"):
+        return Path(os.environ["CODEAGENT_ONNX_CACHE"])
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(HF_HUB_CACHE).parent / "codeagent-onnx"
+
+
+def export_dir(model_dir: Path, name: str, backend: str) -> Path:
+    """The cache directory of `name` (found in `model_dir`) for `backend`: the model's
+    files' names, sizes and mtimes are in the key, so a changed model is exported again."""
+    stamp = hashlib.sha256(EXPORT_VERSION.encode())
+    for path in sorted(model_dir.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            stamp.update(f"{path.relative_to(model_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.strip("/"))[-80:]
+    return cache_root() / f"{slug}-{stamp.hexdigest()[:12]}" / backend
+
+
+def exported(model_dir: Path, name: str, backend: str) -> Export | None:
+    """The cached export, or None when there is none yet."""
+    directory = export_dir(model_dir, name, backend)
+    try:
+        meta = json.loads((directory / "export.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return Export(directory / "model.onnx", float(meta["min_cosine"]), float(meta["seconds"]))
+
+
+def ensure_exported(model_dir: Path, name: str, backend: str) -> Export:
+    """The export of `name` for `backend`, made now if it is not cached (needs torch and
+    the `onnx` package; seconds for MiniLM, a minute for mpnet). Two processes asking at
+    once export it once: the second waits for the first's lock."""
+    from filelock import FileLock
+
+    directory = export_dir(model_dir, name, backend)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        found = exported(model_dir, name, backend)
+        if found is not None:
+            return found
+        started = time.monotonic()
+        work = Path(tempfile.mkdtemp(prefix=f".{backend}-", dir=directory.parent))
+        try:
+            if backend == "onnx":
+                _export_fp32(model_dir, work / "model.onnx")
+            else:
+                fp32 = ensure_exported(model_dir, name, "onnx")
+                from onnxruntime.quantization import QuantType, quantize_dynamic
+
+                logging.disable(logging.WARNING)  # its advice on pre-processing, to root
+                try:
+                    quantize_dynamic(str(fp32.path), str(work / "model.onnx"),
+                                     weight_type=QuantType.QInt8)
+                finally:
+                    logging.disable(logging.NOTSET)
+            cosine = _check_against_torch(model_dir, work / "model.onnx")
+            seconds = time.monotonic() - started
+            (work / "export.json").write_text(json.dumps({
+                "model": name, "backend": backend, "min_cosine": cosine,
+                "seconds": round(seconds, 1), "version": EXPORT_VERSION}))
+            shutil.rmtree(directory, ignore_errors=True)
+            os.replace(work, directory)  # whole or not at all: a kill leaves only `work`
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return Export(directory / "model.onnx", cosine, seconds)
+
+
+class OnnxEncoder:
+    """A sentence-transformers model run by ONNX Runtime: texts -> normalized vectors."""
+
+    def __init__(self, model_dir: Path, onnx_path: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = _sentence_config(model_dir)
+        self.max_tokens = config["max_seq_length"]
+        self.pooling = config["pooling"]
+        self._counter = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._counter.no_padding()  # whole texts, for counting
+        self._counter.no_truncation()
+        self._encoder = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._encoder.enable_truncation(self.max_tokens)
+        pad = config["pad_token"]
+        self._encoder.enable_padding(pad_id=self._encoder.token_to_id(pad) or 0, pad_token=pad)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Normalized float32 vectors, one row per text; batches of similar lengths (as
+        sentence-transformers sorts them), returned in the order given."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            out[chosen] = self._batch([texts[i] for i in chosen])
+        return out
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text, special tokens included, without truncation."""
+        return [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=True)]
+
+    def _batch(self, texts: list[str]) -> np.ndarray:
+        encoded = self._encoder.encode_batch(texts, add_special_tokens=True)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask,
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
+        hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
+        vectors = _pool(hidden, mask, self.pooling)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    if pooling == "cls":
+        return hidden[:, 0]
+    weights = mask[:, :, None].astype(hidden.dtype)
+    if pooling == "max":
+        return np.where(weights > 0, hidden, -1e9).max(axis=1)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def _sentence_config(model_dir: Path) -> dict[str, Any]:
+    """What sentence-transformers reads around the transformer: max_seq_length, pooling,
+    and the tokenizer's padding token."""
+    def read(name: str) -> dict[str, Any]:
+        try:
+            return json.loads((model_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    bert = read("sentence_bert_config.json")
+    pooling_dir = next((m.get("path") for m in read("modules.json") if isinstance(m, dict)
+                        and str(m.get("type", "")).endswith("Pooling")), "1_Pooling")
+    pool = read(f"{pooling_dir}/config.json")
+    mode = ("cls" if pool.get("pooling_mode_cls_token") else
+            "max" if pool.get("pooling_mode_max_tokens") else "mean")
+    special = read("special_tokens_map.json").get("pad_token", "[PAD]")
+    pad = special.get("content", "[PAD]") if isinstance(special, dict) else str(special)
+    max_len = int(bert.get("max_seq_length") or read("config.json").get(
+        "max_position_embeddings", 512))
+    return {"max_seq_length": max_len, "pooling": mode, "pad_token": pad}
+
+
+def _export_fp32(model_dir: Path, dest: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    sample = tokenizer(["an example", "a second, longer example text"], padding=True,
+                       return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class Hidden(torch.nn.Module):  # positional inputs in, last hidden state out
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            return self.inner(**dict(zip(names, args))).last_hidden_state
+
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Hidden(model), tuple(sample[n] for n in names), str(dest),
+                          input_names=names, output_names=["last_hidden_state"],
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _check_against_torch(model_dir: Path, onnx_path: Path) -> float:
+    """The least cosine, over `PROBES`, between this export's vectors and torch's."""
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(model_dir), device="cpu").encode(
+        PROBES, normalize_embeddings=True, convert_to_numpy=True)
+    ours = OnnxEncoder(model_dir, onnx_path).encode(PROBES)
+    return float(np.min(np.sum(reference * ours, axis=1)))
