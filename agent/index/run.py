@@ -293,9 +293,9 @@ class _IndexRun:
         """The store must hold exactly the chunks the manifest lists. Compared by count (the
         usual case: one call), or id by id after an interrupted run; stray chunks are
         deleted, files whose chunks are missing are indexed again."""
-        expected = self.manifest.chunk_ids()
-        if not thorough and self.store.count() == len(expected):
+        if not thorough and self.store.count() == self.manifest.counts()[1]:
             return []
+        expected = self.manifest.chunk_ids()
         present = self.store.all_ids()
         stray, missing = present - expected, expected - present
         if stray:
