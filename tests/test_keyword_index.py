@@ -140,6 +140,15 @@ def test_a_missing_or_half_built_keyword_index_is_rebuilt_by_a_no_op_run(
     run_index(styles_repo, settings_for(styles_repo), embedding=mock_embedding)
     assert corpus_ids(styles_repo) == before
 
+    # Counts that cannot be read (or an index from before they were kept) are not reused:
+    # the update tokenizes every chunk again.
+    (live / "tf.npz").write_bytes(b"garbled")
+    (styles_repo / "other.py").write_text("def parse_zeppelin(blob):\n    return blob\n")
+    run_index(styles_repo, settings_for(styles_repo), embedding=mock_embedding)
+    assert paths(styles_repo, "zeppelin") == ["other.py"]
+    assert set(paths(styles_repo, "user name")) == {"camel.js", "snake.py", "pascal.cs",
+                                                    "kebab.el"}
+
 
 def test_no_chunks_no_keyword_index(styles_repo, settings_for, mock_embedding):
     for name in STYLES:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, Callable
+from zipfile import BadZipFile
 
 ROWS = "chunks.json"
 COUNTS = "tf.npz"
@@ -157,7 +158,7 @@ def load(directory: Path) -> Counts | None:
         tf = sp.load_npz(directory / COUNTS).tocsr()
         vocab_ids = json.loads((directory / VOCAB).read_text(encoding="utf-8"))
         lines = (directory / CORPUS).read_bytes().split(b"\n")[:-1]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, BadZipFile):
         return None
     vocab = [token for token, _ in sorted(vocab_ids.items(), key=lambda item: item[1])]
     vocab = vocab[:-1] if vocab and vocab[-1] == "" else vocab
