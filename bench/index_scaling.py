@@ -50,30 +50,36 @@ def _name(rng: random.Random, parts: int = 2) -> list[str]:
     return [rng.choice(WORDS) for _ in range(parts)]
 
 
-def python_file(rng: random.Random, n: int) -> str:
-    out = [f'"""Module {n}: {" ".join(_name(rng, 6))}."""', "", "import os", ""]
+def _functions(rng: random.Random, head, line, tail) -> list[str]:
+    """Two to four functions: `head` lines, four to twelve `line`s, `tail` lines."""
+    out: list[str] = []
     for _ in range(rng.randint(2, 4)):
-        name = "_".join(_name(rng, 3))
-        args = ", ".join(_name(rng, rng.randint(1, 3)))
-        out += [f"def {name}({args}):", f'    """{" ".join(_name(rng, 8))}."""']
-        for _ in range(rng.randint(4, 12)):
-            out.append(f"    {'_'.join(_name(rng))} = {rng.choice(WORDS)}.get("
-                       f"'{rng.choice(WORDS)}', {rng.randint(0, 999)})")
-        out += [f"    return {rng.choice(WORDS)}", "", ""]
-    return "\n".join(out)
+        out += head(rng) + [line(rng) for _ in range(rng.randint(4, 12))] + tail(rng)
+    return out
+
+
+def python_file(rng: random.Random, n: int) -> str:
+    header = [f'"""Module {n}: {" ".join(_name(rng, 6))}."""', "", "import os", ""]
+    return "\n".join(header + _functions(
+        rng,
+        lambda r: [f"def {'_'.join(_name(r, 3))}({', '.join(_name(r, r.randint(1, 3)))}):",
+                   f'    """{" ".join(_name(r, 8))}."""'],
+        lambda r: (f"    {'_'.join(_name(r))} = {r.choice(WORDS)}.get('{r.choice(WORDS)}', "
+                   f"{r.randint(0, 999)})"),
+        lambda r: [f"    return {r.choice(WORDS)}", "", ""]))
 
 
 def js_file(rng: random.Random, n: int) -> str:
-    out = [f"// Component {n}: {' '.join(_name(rng, 5))}", ""]
-    for _ in range(rng.randint(2, 4)):
-        words = _name(rng, 3)
-        name = words[0] + "".join(w.title() for w in words[1:])
-        out.append(f"export function {name}({', '.join(_name(rng, 2))}) {{")
-        for _ in range(rng.randint(4, 12)):
-            out.append(f"  const {rng.choice(WORDS)}{rng.randint(0, 99)} = "
-                       f"{rng.choice(WORDS)}.{rng.choice(WORDS)}({rng.randint(0, 999)});")
-        out += [f"  return {rng.choice(WORDS)};", "}", ""]
-    return "\n".join(out)
+    def camel(words: list[str]) -> str:
+        return words[0] + "".join(w.title() for w in words[1:])
+
+    header = [f"// Component {n}: {' '.join(_name(rng, 5))}", ""]
+    return "\n".join(header + _functions(
+        rng,
+        lambda r: [f"export function {camel(_name(r, 3))}({', '.join(_name(r, 2))}) {{"],
+        lambda r: (f"  const {r.choice(WORDS)}{r.randint(0, 99)} = "
+                   f"{r.choice(WORDS)}.{r.choice(WORDS)}({r.randint(0, 999)});"),
+        lambda r: [f"  return {r.choice(WORDS)};", "}", ""]))
 
 
 def markdown_file(rng: random.Random, n: int) -> str:
