@@ -165,7 +165,7 @@ def test_a_no_op_run_loads_neither_bm25s_nor_llama_index(styles_repo):
               f"root = Path({str(styles_repo)!r})\n"
               "summary = run_index(root, load_settings(root, environ={}))\n"
               "print(summary.unchanged, [m for m in ('bm25s', 'llama_index', 'torch', "
-              "'chromadb', 'numpy') if m in sys.modules])\n")
+              "'chromadb', 'numpy', 'scipy') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(len(STYLES)), "[]"]

@@ -60,7 +60,7 @@ def tokenize(text: str) -> list[str]:
 
 @lru_cache(maxsize=1 << 18)
 def _word_tokens(word: str) -> tuple[str, ...]:
-    # Cached: code repeats its words, and this is where a rebuild spends its time.
+    # Cached: code repeats its words, and this is where a full build spends its time.
     pieces = split_identifier(word)
     # One character carries no meaning alone (`i`, the `2` of `v2`); the whole word keeps it.
     tokens = [piece for piece in pieces if len(piece) > 1 and piece not in STOPWORDS]
@@ -91,7 +91,7 @@ def chunk_metadata(source: ChunkRecord | dict[str, Any]) -> dict[str, Any]:
 
 
 def needs_update(data_dir: Path, chunk_count: int) -> bool:
-    """True when the keyword index cannot be trusted: a rebuild did not finish, it is
+    """True when the keyword index cannot be trusted: an update did not finish, it is
     missing while there are chunks, or it exists although there are none. Two stat calls."""
     if (data_dir / BUILDING).exists():
         return True
