@@ -191,7 +191,8 @@ def measure(root: Path, clock: PhaseClock, embedding) -> dict:
             "embedded": summary.embedded, "changed": summary.added + summary.changed}
 
 
-def bench_size(files: int, scratch: Path, clock: PhaseClock, embedding, runs: list[str]) -> dict:
+def bench_size(files: int, scratch: Path, clock: PhaseClock, embedding,
+               runs: list[str]) -> dict:
     root = scratch / f"repo-{files}"
     out: dict = {"files": files}
     if not root.exists():  # a kept repository is reused as it is (already indexed, say)
