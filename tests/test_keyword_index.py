@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from codeagent.index import keyword_index
 from codeagent.index.keyword_index import BUILDING, DIRNAME, STOPWORDS, tokenize
 from codeagent.index.layout import data_dir
 from codeagent.index.manifest import Manifest
@@ -139,6 +140,15 @@ def test_a_missing_or_half_built_keyword_index_is_rebuilt_by_a_no_op_run(
     run_index(styles_repo, settings_for(styles_repo), embedding=mock_embedding)
     assert corpus_ids(styles_repo) == before
 
+    # Counts that cannot be read (or an index from before they were kept) are not reused:
+    # the update tokenizes every chunk again.
+    (live / "tf.npz").write_bytes(b"garbled")
+    (styles_repo / "other.py").write_text("def parse_zeppelin(blob):\n    return blob\n")
+    run_index(styles_repo, settings_for(styles_repo), embedding=mock_embedding)
+    assert paths(styles_repo, "zeppelin") == ["other.py"]
+    assert set(paths(styles_repo, "user name")) == {"camel.js", "snake.py", "pascal.cs",
+                                                    "kebab.el"}
+
 
 def test_no_chunks_no_keyword_index(styles_repo, settings_for, mock_embedding):
     for name in STYLES:
@@ -155,7 +165,65 @@ def test_a_no_op_run_loads_neither_bm25s_nor_llama_index(styles_repo):
               f"root = Path({str(styles_repo)!r})\n"
               "summary = run_index(root, load_settings(root, environ={}))\n"
               "print(summary.unchanged, [m for m in ('bm25s', 'llama_index', 'torch', "
-              "'chromadb', 'numpy') if m in sys.modules])\n")
+              "'chromadb', 'numpy', 'scipy') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(len(STYLES)), "[]"]
+
+
+def score_columns(bm25):
+    """Every token's scores over the documents, by token: comparable across vocabularies."""
+    import scipy.sparse as sp
+
+    scores = bm25.scores
+    matrix = sp.csc_matrix((scores["data"], scores["indices"], scores["indptr"]),
+                           shape=(scores["num_docs"], len(scores["indptr"]) - 1))
+    return {token: matrix[:, i].toarray().ravel().tolist()
+            for token, i in bm25.vocab_dict.items() if token}
+
+
+def test_an_updated_keyword_index_is_the_one_a_fresh_build_gives(
+        repo, tmp_path, settings_for, mock_embedding, monkeypatch):
+    settings = settings_for(repo)
+    run_index(repo, settings, embedding=mock_embedding)
+    tokenized = []
+    monkeypatch.setattr(keyword_index, "tokenize",
+                        lambda text: tokenized.append(text) or tokenize(text))
+    (repo / "net/redirects.py").write_text(
+        "def follow_zeppelin_hops(response):\n    return response.zeppelin\n")
+    (repo / "web/format.js").unlink()
+    (repo / "net/zeppelin_client.py").write_text(
+        "class ZeppelinClient:\n    def fetch_redirects(self, url):\n        return url\n")
+    summary = run_index(repo, settings, embedding=mock_embedding)
+    assert 0 < len(tokenized) == summary.chunks_written < summary.chunks  # only new chunks
+    fresh_dir = tmp_path / "fresh"
+    fresh_dir.mkdir()
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    try:
+        keyword_index.update(fresh_dir, manifest)
+    finally:
+        manifest.close()
+    updated, fresh = keyword_index.load(data_dir(repo)), keyword_index.load(fresh_dir)
+    assert score_columns(updated) == score_columns(fresh)
+    assert list(updated.corpus) == list(fresh.corpus)
+    for query in ("zeppelin redirects", "RedirectMixin", "formatPrice", "fetch url", "hops"):
+        assert (hits(repo, query) == [(hit.node.metadata["path"], hit.node.node_id) for hit
+                                      in keyword_retriever(fresh_dir, 10).retrieve(query)])
+    assert set(paths(repo, "zeppelin")) == {"net/redirects.py", "net/zeppelin_client.py"}
+
+
+def test_the_scores_are_those_bm25s_computes(repo, settings_for, mock_embedding):
+    import bm25s
+
+    run_index(repo, settings_for(repo), embedding=mock_embedding)
+    manifest = Manifest(data_dir(repo) / "manifest.sqlite")
+    try:
+        ours = keyword_index.build(manifest)
+        rows = manifest.chunk_rows()
+        texts = manifest.chunk_texts(row[0] for row in rows)
+    finally:
+        manifest.close()
+    theirs = bm25s.BM25()
+    theirs.index([tokenize(f"{row[1]}\n{texts[row[0]]}") for row in rows], show_progress=False)
+    assert score_columns(ours) == score_columns(theirs)
+    assert set(ours.vocab_dict) == set(theirs.vocab_dict)

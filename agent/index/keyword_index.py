@@ -5,11 +5,14 @@ would cut it: `getUserName`, `get_user_name`, `GetUserName` and `get-user-name` 
 `get user name` plus the whole name lowercased (so an exact identifier still scores
 highest). Questions go through the same `tokenize`, so "user name" finds `getUserName`.
 
-The index is rebuilt from all of the manifest's chunks whenever an index run changes any
-(bm25s cannot update in place), written to a temporary directory and renamed into
+The index follows the manifest after every index run that changes a chunk. bm25s cannot
+update in place, so the directory keeps each chunk's term counts too (`keyword_counts.py`
+says why, with the measurements): an update tokenizes only new chunks and recomputes the
+scores from the counts. It is written to a temporary directory and renamed into
 `<repo>/.codeagent/bm25/`. A marker file stands for "the directory does not match the
-manifest": it exists from the start of a rebuild to its end, so a killed rebuild is
-repeated by the next run instead of leaving a stale index that looks complete.
+manifest": it exists from the start of an update to its end, so a killed update is
+repeated by the next run instead of leaving a stale index that looks complete. The live
+directory is always one an update finished, so its counts are safe to reuse even then.
 
 This module imports nothing heavy at the top: the indexer asks `needs_update` on every run,
 including the no-op ones that must stay instant.
@@ -57,7 +60,7 @@ def tokenize(text: str) -> list[str]:
 
 @lru_cache(maxsize=1 << 18)
 def _word_tokens(word: str) -> tuple[str, ...]:
-    # Cached: code repeats its words, and this is where a rebuild spends its time.
+    # Cached: code repeats its words, and this is where a full build spends its time.
     pieces = split_identifier(word)
     # One character carries no meaning alone (`i`, the `2` of `v2`); the whole word keeps it.
     tokens = [piece for piece in pieces if len(piece) > 1 and piece not in STOPWORDS]
@@ -88,7 +91,7 @@ def chunk_metadata(source: ChunkRecord | dict[str, Any]) -> dict[str, Any]:
 
 
 def needs_update(data_dir: Path, chunk_count: int) -> bool:
-    """True when the keyword index cannot be trusted: a rebuild did not finish, it is
+    """True when the keyword index cannot be trusted: an update did not finish, it is
     missing while there are chunks, or it exists although there are none. Two stat calls."""
     if (data_dir / BUILDING).exists():
         return True
@@ -96,20 +99,23 @@ def needs_update(data_dir: Path, chunk_count: int) -> bool:
 
 
 def update(data_dir: Path, manifest: Manifest) -> None:
-    """Rebuild the keyword index from all chunks in the manifest (under the writer lock)."""
+    """Bring the keyword index in line with the manifest's chunks (under the writer lock)."""
+    from codeagent.index import keyword_counts
+
     live = data_dir / DIRNAME
     marker = data_dir / BUILDING
     marker.touch()
-    for leftover in data_dir.glob(f".{DIRNAME}-*"):  # from rebuilds that were killed
+    for leftover in data_dir.glob(f".{DIRNAME}-*"):  # from updates that were killed
         shutil.rmtree(leftover, ignore_errors=True)
-    bm25 = build(manifest)
-    if bm25 is None:
+    rows = manifest.chunk_rows()
+    if not rows:
         shutil.rmtree(live, ignore_errors=True)
         marker.unlink()
         return
+    counts = _counts(keyword_counts.load(live) if live.is_dir() else None, rows, manifest)
     staging = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-new-", dir=data_dir))
     try:
-        bm25.save(str(staging), corpus=bm25.corpus, show_progress=False)
+        counts.save(staging)
         if live.exists():
             aside = Path(tempfile.mkdtemp(prefix=f".{DIRNAME}-old-", dir=data_dir))
             os.replace(live, aside / DIRNAME)
@@ -125,20 +131,11 @@ def update(data_dir: Path, manifest: Manifest) -> None:
 def build(manifest: Manifest) -> Any:
     """A bm25s.BM25 over all chunks in the manifest, in memory, its `corpus` the node dicts
     BM25Retriever reads (as `load` gives them); None when there are no chunks."""
-    tokens, corpus = _documents(manifest)
-    if not corpus:
+    rows = manifest.chunk_rows()
+    if not rows:
         return None
-    import logging
-
-    import bm25s
-
-    # bm25s sets its own logger to DEBUG; once anything configures logging, each rebuild
-    # would print "Building index from tokens" into the user's output.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
-    bm25 = bm25s.BM25()
-    bm25.index(tokens, show_progress=False)
-    bm25.corpus = corpus
-    return bm25
+    counts = _counts(None, rows, manifest)
+    return counts.bm25(counts.corpus())
 
 
 def load(data_dir: Path) -> Any:
@@ -153,15 +150,25 @@ def load(data_dir: Path) -> Any:
     return bm25s.BM25.load(str(live), load_corpus=True, mmap=True, show_progress=False)
 
 
-def _documents(manifest: Manifest) -> tuple[list[list[str]], list[dict[str, Any]]]:
+def _counts(previous: Any, rows: list[tuple], manifest: Manifest) -> Any:
+    import logging
+
+    from codeagent.index.keyword_counts import Counts
+
+    # bm25s sets its own logger to DEBUG; once anything configures logging, each update
+    # would print its progress into the user's output.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return Counts.update(previous, rows, manifest.chunk_texts, tokenize, _corpus_entry)
+
+
+def _corpus_entry(row: tuple) -> dict[str, Any]:
+    """The corpus entry of a chunk: the node BM25Retriever returns, with no text (the
+    manifest and the files hold it; a copy would double the index)."""
     from llama_index.core.schema import TextNode
     from llama_index.core.vector_stores.utils import node_to_metadata_dict
 
-    tokens, corpus = [], []
-    for chunk in manifest.iter_chunks():
-        # The path counts as text: a question naming `redirects.py` should find its chunks.
-        tokens.append(tokenize(f"{chunk.path}\n{chunk.text}"))
-        # No text: the manifest and the files hold it; a corpus copy would double the index.
-        node = TextNode(id_=chunk.id, text="", metadata=chunk_metadata(chunk))
-        corpus.append(node_to_metadata_dict(node) | {"node_id": chunk.id})
-    return tokens, corpus
+    chunk_id, path, start_line, end_line, symbol, language = row
+    node = TextNode(id_=chunk_id, text="", metadata=chunk_metadata({
+        "path": path, "start_line": start_line, "end_line": end_line, "symbol": symbol,
+        "language": language}))
+    return node_to_metadata_dict(node) | {"node_id": chunk_id}

@@ -159,6 +159,20 @@ class Manifest:
             paths.update(row[0] for row in rows)
         return paths
 
+    def chunk_rows(self) -> list[tuple[str, str, int, int, str, str]]:
+        """(id, path, start_line, end_line, symbol, language) of every chunk, without its
+        text, in the keyword index's order."""
+        return self._db.execute("SELECT id, path, start_line, end_line, symbol, language "
+                                "FROM chunks ORDER BY path, start_line, end_line, id").fetchall()
+
+    def chunk_texts(self, chunk_ids: Iterable[str]) -> dict[str, str]:
+        ids, texts = list(chunk_ids), {}
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            texts.update(self._db.execute(
+                f"SELECT id, text FROM chunks WHERE id IN ({','.join('?' * len(part))})", part))
+        return texts
+
     def iter_chunks(self) -> Iterator[ChunkRecord]:
         for row in self._db.execute("SELECT * FROM chunks ORDER BY path, start_line"):
             yield ChunkRecord(*row)

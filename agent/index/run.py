@@ -193,12 +193,12 @@ class _IndexRun:
         self.manifest.touch(plan.touched)
         files, chunks = self.manifest.counts()
         from codeagent.index import \
-            keyword_index  # light: bm25s and LlamaIndex load only for a rebuild
+            keyword_index  # light: bm25s, scipy and LlamaIndex load only for an update
 
         if (self.ddir / keyword_index.BUILDING).exists():
             self.summary.notes.append("the keyword index was left half-built: rebuilt it")
         # An unfinished run may have committed chunks and died before the keyword index
-        # followed them: rebuild it then too.
+        # followed them: update it then too.
         if (plan.to_index or plan.removed or plan.content_skipped or unfinished
                 or keyword_index.needs_update(self.ddir, chunks)):
             keyword_index.update(self.ddir, self.manifest)
@@ -317,9 +317,9 @@ class _IndexRun:
         """The store must hold exactly the chunks the manifest lists. Compared by count (the
         usual case: one call), or id by id after an interrupted run; stray chunks are
         deleted, files whose chunks are missing are indexed again."""
-        expected = self.manifest.chunk_ids()
-        if not thorough and self.store.count() == len(expected):
+        if not thorough and self.store.count() == self.manifest.counts()[1]:
             return []
+        expected = self.manifest.chunk_ids()
         present = self.store.all_ids()
         stray, missing = present - expected, expected - present
         if stray:
