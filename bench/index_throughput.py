@@ -2,13 +2,16 @@
 
     python bench/index_throughput.py --mirror /path/to/owner+name/repo [--commit SHA]
         [--model sentence-transformers/all-MiniLM-L6-v2] [--batch-size 32] [--device cpu]
+        [--also-backend auto ...]
 
 1. materializes the repository at the commit into a scratch directory;
 2. times `codeagent index` as a user runs it (a fresh process: start-up, model load, walk,
    chunk, embed, store, manifest) -> end-to-end chunks/s;
 3. embeds exactly the same chunk texts with the bare SentenceTransformer.encode, same model,
    batch size and device -> raw encoder chunks/s;
-4. times a second `codeagent index` with nothing changed (no-op re-index).
+4. times a second `codeagent index` with nothing changed (no-op re-index);
+5. with --also-backend B, indexes a second copy of the commit with `--embed-backend B`
+   (the first run is `--embed-backend torch`, today's path) and gives the speed-up.
 Prints the ratios (targets: end-to-end / raw >= 0.9, no-op / full <= 0.02) as JSON.
 """
 
@@ -33,11 +36,13 @@ def materialize(mirror: Path, commit: str, dest: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 
 
-def timed_index(repo: Path, model: str, batch: int, device: str) -> tuple[float, dict]:
+def timed_index(repo: Path, model: str, batch: int, device: str,
+                backend: str = "torch") -> tuple[float, dict]:
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "codeagent", "index", str(repo), "--json",
                           "--embed-model", model, "--embed-batch-size", str(batch),
-                          "--embed-device", device], capture_output=True, text=True)
+                          "--embed-device", device, "--embed-backend", backend],
+                         capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if run.returncode != 0:
         sys.exit(f"codeagent index failed:\n{run.stderr}")
@@ -80,6 +85,9 @@ def main() -> None:
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--also-backend", action="append", default=[], metavar="BACKEND",
+                        help="index the same commit again with this backend (auto, onnx, "
+                             "onnx-int8; its export made first, untimed) and compare")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="codeagent-bench-"))
@@ -92,6 +100,19 @@ def main() -> None:
         texts = embed_texts(repo)
         assert len(texts) == summary["chunks"]
         raw_s = raw_encoder_seconds(texts, args.model, args.batch_size, args.device)
+        others = {}
+        for backend in args.also_backend:
+            if backend != "torch":
+                from codeagent.index.embedding import load_embedding
+
+                load_embedding(args.model, args.device, backend=backend)  # the export, once
+            copy = scratch / f"repo-{backend}"
+            materialize(args.mirror, args.commit, copy)
+            seconds, other = timed_index(copy, args.model, args.batch_size, args.device,
+                                         backend)
+            others[backend] = {"index_seconds": round(seconds, 2), "chunks": other["chunks"],
+                               "index_chunks_per_s": round(other["chunks"] / seconds, 2),
+                               "speedup_vs_torch": round(full_s / seconds, 2)}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     chunks = summary["chunks"]
@@ -103,6 +124,7 @@ def main() -> None:
         "raw_encoder_seconds": round(raw_s, 2), "raw_chunks_per_s": round(chunks / raw_s, 2),
         "end_to_end_over_raw": round(raw_s / full_s, 3),
         "noop_seconds": round(noop_s, 3), "noop_over_full": round(noop_s / full_s, 4),
+        "other_backends": others,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
     }
     print(json.dumps(result, indent=2))

@@ -165,7 +165,9 @@ def test_a_file_changed_mid_session_is_in_the_next_answer(served_repo):
         gone = await client.call_tool("find_symbol", {"name": "flux_capacitor"})
         return before, symbol, search, gone
 
-    before, symbol, search, gone = run(stdio_session(served_repo, body))
+    # A loaded machine may take longer than the default 10 s to embed the file.
+    before, symbol, search, gone = run(stdio_session(served_repo, body,
+                                                     extra=("--index-wait", "120")))
     assert "no definition of or reference to 'flux_capacitor'" in text_of(before)
     assert "physics/flux.py:1-3" in text_of(symbol)
     assert text_of(search).splitlines()[1].startswith("physics/flux.py:1-3")

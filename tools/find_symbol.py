@@ -37,11 +37,15 @@ def find_symbol(
         close = difflib.get_close_matches(name.rsplit(".", 1)[-1], manifest.definition_names(),
                                           n=3, cutoff=0.75)
         hint = f"similar names: {', '.join(close)}; " if close else ""
+        partial = ctx.partial()
         return (f"no definition of or reference to '{name}'{f' of kind {kind}' if kind else ''} "
                 f"in the index; {hint}grep(pattern='{name.rsplit('.', 1)[-1]}') finds any text "
-                "mention, semantic_search finds code by meaning")
+                "mention, semantic_search finds code by meaning"
+                + (f"\n{partial}" if partial else ""))
     budget = Budget(ctx.settings.observation_tokens)
     budget.add(f"'{name}': {len(definitions)} definitions, {len(references)} references")
+    if (partial := ctx.partial()) is not None:
+        budget.add(partial)
     if definitions:
         budget.add("defined at:")
         for d in definitions:

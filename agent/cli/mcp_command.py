@@ -18,8 +18,13 @@ from codeagent.cli.common import CONTEXT, repo_option, settings_from, store_opti
                    "(loopback only; `--http 8765` means 127.0.0.1:8765).")
 @click.option("--no-index", is_flag=True,
               help="Do not update the index (at start or before calls): serve it as it is.")
+@click.option("--index-wait", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              metavar="SECONDS",
+              help="How long a call that reads the index waits for the update of files "
+                   "changed on disk; past it the result says it is partial.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every call and the protocol to stderr.")
-def mcp(repo: Path, address: str | None, no_index: bool, verbose: bool, **flags: Any) -> None:
+def mcp(repo: Path, address: str | None, no_index: bool, index_wait: float, verbose: bool,
+        **flags: Any) -> None:
     """Serve the repository's index and the agent's tools over the Model Context Protocol.
 
     For the agents you already run (Claude Code, Cursor, Continue, ...): semantic_search,
@@ -44,7 +49,7 @@ def mcp(repo: Path, address: str | None, no_index: bool, verbose: bool, **flags:
     configure_logging(verbose)
     http = parse_address(address) if address is not None else None
     settings = settings_from(repo, **flags)
-    tools = ToolServer(repo, settings, update_index=not no_index)
+    tools = ToolServer(repo, settings, update_index=not no_index, index_wait=index_wait)
     tools.start()
     try:
         if http is None:

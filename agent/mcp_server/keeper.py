@@ -5,7 +5,8 @@ be answered from the code as it was at start. So every tool call first starts an
 when none is going: a run with nothing to do costs a walk and a look at the manifest
 (milliseconds on a repository of a few hundred files, see bench/README.md), one with
 changes embeds only the changed files. A call that reads the index waits for that run up
-to `WAIT_SECONDS`, so a change on disk is in the answer; the run started when the server
+to `WAIT_SECONDS` (`--index-wait`), so a change on disk is in the answer (past it, the
+result says it is partial); the run started when the server
 started (the first index of a repository takes minutes) is never waited for: while it
 goes on, the tools answer from what is indexed and say how far the run is
 (`ToolContext.filling`), as chat's do.
@@ -35,9 +36,11 @@ class IndexKeeper:
     """Index runs for one `ToolContext`, one at a time; the context's `filling` is the
     latest, so the tools say when they read an index that is still being updated."""
 
-    def __init__(self, ctx: ToolContext, embedding: Any = None, enabled: bool = True) -> None:
+    def __init__(self, ctx: ToolContext, embedding: Any = None, enabled: bool = True,
+                 wait_seconds: float = WAIT_SECONDS) -> None:
         self.ctx = ctx
         self.enabled = enabled
+        self.wait_seconds = wait_seconds
         """False: the index is served as it is (`--no-index`), no run ever starts."""
         self.embedding = embedding
         """(model, EmbeddingInfo) for the runs instead of loading the index's model (tests)."""
@@ -64,7 +67,7 @@ class IndexKeeper:
                 return
             self._settle(run)
             run = self._begin()
-        if reads_index and run.wait(WAIT_SECONDS):
+        if reads_index and run.wait(self.wait_seconds):
             with self._lock:
                 self._settle(run)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from codeagent import __version__
-from codeagent.mcp_server.keeper import IndexKeeper
+from codeagent.mcp_server.keeper import WAIT_SECONDS, IndexKeeper
 from codeagent.settings import Settings
 from codeagent.tools import READS_INDEX, TOOLS, ToolContext, bind, build_tools
 
@@ -39,11 +39,12 @@ class ToolServer:
     """One repository's tools behind an MCP `Server` (`self.server`)."""
 
     def __init__(self, repo: Path, settings: Settings, *, update_index: bool = True,
-                 embedding: Any = None) -> None:
+                 index_wait: float = WAIT_SECONDS, embedding: Any = None) -> None:
         from mcp.server import Server
 
         self.ctx = ToolContext(repo, settings, embedding=embedding)
-        self.keeper = IndexKeeper(self.ctx, embedding, enabled=update_index)
+        self.keeper = IndexKeeper(self.ctx, embedding, enabled=update_index,
+                                  wait_seconds=index_wait)
         self.tools = build_tools(self.ctx)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeagent-tool")
         self.server = Server("codeagent", version=__version__, instructions=INSTRUCTIONS,
