@@ -89,7 +89,7 @@ def cli_child(argv: list[str], checkpoints: bool) -> None:
     from codeagent.cli.main import main
     from codeagent.index import embedding, health, keyword_index, manifest
     from codeagent.index import run as indexer
-    from codeagent.index import store
+    from codeagent.index import store, vector_store
 
     class SlowMock(MockEmbedding):
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
@@ -106,7 +106,7 @@ def cli_child(argv: list[str], checkpoints: bool) -> None:
             (health.Probe, "result", "probe"), (run, "_quarantine", "quarantine"),
             (store, "open_store", "store"), (run, "_recover", "recover"),
             (run, "_reconcile", "reconcile"), (man, "journal_pending", "journal"),
-            (store.UpsertingChromaVectorStore, "add", "upsert"), (man, "commit", "commit"),
+            (vector_store.UpsertingChromaVectorStore, "add", "upsert"), (man, "commit", "commit"),
             (store.ChunkStore, "delete", "delete"), (keyword_index, "update", "bm25"),
             (bm25s.BM25, "save", "bm25_save"), (man, "set_many", "meta"), (man, "touch", "touch")]:
         _wrap(owner, attr, phase)
