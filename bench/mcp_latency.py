@@ -39,11 +39,15 @@ async def measure(repo: Path, model: str, rounds: int) -> dict:
     from mcp import Client, StdioServerParameters
 
     from codeagent.index.embedding import load_embedding
+    from codeagent.index.layout import open_manifest_readonly, recorded_backend_of
     from codeagent.settings import load_settings
     from codeagent.tools import TOOLS, ToolContext, bind
 
+    manifest = open_manifest_readonly(repo)
+    backend = recorded_backend_of(manifest)  # the in-process side embeds as the index did
+    manifest.close()
     ctx = ToolContext(repo, load_settings(repo, {"embed_model": model}),
-                      embedding=load_embedding(model, "cpu", 32))
+                      embedding=load_embedding(model, "cpu", 32, backend=backend))
     params = StdioServerParameters(command=sys.executable, args=[
         "-m", "codeagent", "mcp", "--repo", str(repo), "--embed-model", model])
     mcp_ms: dict[str, list[float]] = {name: [] for name in CALLS}
@@ -83,7 +87,7 @@ async def measure(repo: Path, model: str, rounds: int) -> dict:
                   "ratio": round(statistics.median(mcp_ms[name])
                                  / max(statistics.median(local_ms[name]), 0.01), 2)}
            for name in CALLS}
-    return {"repo": str(repo), "model": model, "rounds": rounds,
+    return {"repo": str(repo), "model": model, "backend": backend, "rounds": rounds,
             "connect_s": round(connected, 2), "p50": p50,
             "after_a_one_file_change_ms": {"p50": round(statistics.median(changed_ms), 1),
                                            "each": [round(x) for x in changed_ms]}}
