@@ -12,9 +12,10 @@ import re
 import sqlite3
 from pathlib import Path
 
-from codeagent.errors import IndexBusy, IndexProblem
+from codeagent.errors import IndexBusy, IndexProblem, ModelMismatch
 from codeagent.index.lock import running_writer
 from codeagent.index.manifest import Manifest, OutdatedManifest
+from codeagent.settings import Settings
 
 DATA_DIR = ".codeagent"
 """The index directory inside a repository; it carries its own .gitignore (`*`)."""
@@ -49,6 +50,23 @@ def recorded_backend_of(manifest: Manifest) -> str:
     """What made the index's vectors: the backend it records, or torch, the only one there
     was before the setting."""
     return manifest.get("backend") or "torch"
+
+
+def backend_to_use(manifest: Manifest, settings: Settings) -> str:
+    """The backend a query or an update of this index must embed with: the recorded one;
+    another one asked for is a ModelMismatch (`auto` asks for nothing in particular)."""
+    recorded = recorded_backend_of(manifest)
+    if settings.explicit("embed_backend") and settings.embed_backend not in ("auto", recorded):
+        raise backend_mismatch(recorded, settings.embed_backend)
+    return recorded
+
+
+def backend_mismatch(recorded: str, asked: str) -> ModelMismatch:
+    return ModelMismatch(
+        f"this index was embedded by the {recorded} backend, not by {asked}: a query must be "
+        "embedded the way the index was, and vectors of two backends are not mixed",
+        f"leave --embed-backend out to keep {recorded}, or re-embed every file: "
+        f"`codeagent index --rebuild --embed-backend {asked}`")
 
 
 def open_manifest_readonly(repo: Path) -> Manifest:

@@ -26,8 +26,9 @@ from typing import Any, Iterator, Protocol
 
 from codeagent.errors import ModelMismatch
 from codeagent.index.languages import detect_language
-from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, collection_name, ensure_data_dir,
-                                    recorded_backend_of, store_stamp)
+from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, backend_mismatch, backend_to_use,
+                                    collection_name, ensure_data_dir, recorded_backend_of,
+                                    store_stamp)
 from codeagent.index.lock import WriterLock
 from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
                                       Manifest, OutdatedManifest, ReferenceRecord, now_iso)
@@ -264,27 +265,16 @@ class _IndexRun:
         if recorded_model and recorded_model != info.name:
             raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",
                                 "run `codeagent index --rebuild` to re-embed every file")
-        recorded_backend = recorded_backend_of(self.manifest) if check_recorded else None
-        if recorded_model and recorded_backend != info.backend:
-            raise ModelMismatch(f"this index was embedded by the {recorded_backend} backend, "
-                                f"not by {info.backend}",
-                                f"run `codeagent index --rebuild --embed-backend {info.backend}` "
-                                "to re-embed every file with it")
+        if recorded_model and recorded_backend_of(self.manifest) != info.backend:
+            raise backend_mismatch(recorded_backend_of(self.manifest), info.backend)
         return model, info
 
     def _choose_backend(self, keep_recorded: bool) -> str:
         """The recorded backend (vectors of two backends are not mixed), unless the index is
         new or rebuilt; a different one asked for is a mismatch, like another model."""
-        asked = self.settings.embed_backend
         if not keep_recorded or not self.manifest.get("model"):
-            return asked
-        recorded = recorded_backend_of(self.manifest)
-        if self.settings.explicit("embed_backend") and asked not in ("auto", recorded):
-            raise ModelMismatch(
-                f"this index was embedded by the {recorded} backend, not by {asked}",
-                f"run `codeagent index --rebuild --embed-backend {asked}` to re-embed every "
-                f"file with it, or leave --embed-backend out to keep {recorded}")
-        return recorded
+            return self.settings.embed_backend
+        return backend_to_use(self.manifest, self.settings)
 
     def _open_store(self, info: Any) -> None:
         from codeagent.index.store import open_store

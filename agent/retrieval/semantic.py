@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 from codeagent.errors import IndexProblem, ModelMismatch
 from codeagent.index.keyword_index import is_whole_chunk
-from codeagent.index.layout import (EMBEDDED_COLLECTION, data_dir, open_manifest_readonly,
-                                    recorded_backend_of, store_stamp)
+from codeagent.index.layout import (EMBEDDED_COLLECTION, backend_to_use, data_dir,
+                                    open_manifest_readonly, store_stamp)
 from codeagent.index.manifest import Manifest
 from codeagent.index.walker import glob_matches
 from codeagent.settings import Settings, chroma_url_for
@@ -68,13 +68,7 @@ class Searcher:
                 f"not with '{asked}'; vectors of different models cannot be compared",
                 f"search with --embed-model {self.model_name}, or re-index with the other "
                 f"model: `codeagent index --rebuild --embed-model {asked}`")
-        backend = recorded_backend_of(self.manifest)
-        if settings.explicit("embed_backend") and settings.embed_backend not in ("auto", backend):
-            raise ModelMismatch(
-                f"this index was embedded by the {backend} backend, not by "
-                f"{settings.embed_backend}; a query must be embedded the way the index was",
-                f"search without --embed-backend, or re-index with it: `codeagent index "
-                f"--rebuild --embed-backend {settings.embed_backend}`")
+        backend = backend_to_use(self.manifest, settings)
         if embedding is not None:
             self._model, info = embedding
         elif backend in ONNX_BACKENDS:  # the encoder alone: no torch, no LlamaIndex yet
