@@ -40,8 +40,8 @@ class IndexKeeper:
                  wait_seconds: float = WAIT_SECONDS) -> None:
         self.ctx = ctx
         self.enabled = enabled
-        self.wait_seconds = wait_seconds
         """False: the index is served as it is (`--no-index`), no run ever starts."""
+        self.wait_seconds = wait_seconds
         self.embedding = embedding
         """(model, EmbeddingInfo) for the runs instead of loading the index's model (tests)."""
         self._lock = threading.Lock()
