@@ -1,26 +1,33 @@
-"""The default localization mode with one lever removed at a time, on the same retrieval.
+"""The default localization ranking with one lever removed at a time, on the same retrieval,
+on all tasks and on two halves of them split by repository.
 
-    python bench/localize_ablation.py ../shared/bench/swebench-lite-localization.jsonl \
-        --mirrors /work/.mirror --workdir /tmp/evalwork --dump /tmp/localize-dump \
+    python bench/localize_ablation.py ../shared/bench/swebench-lite-localization.jsonl \\
+        --mirrors /work/.mirror --workdir /tmp/evalwork --dump /tmp/localize-dump \\
         [--embed-model sentence-transformers/all-MiniLM-L6-v2]
 
 Phase 1 (skipped for tasks already in --dump): like `codeagent eval localize`, visit each
 task's commit in a sparse checkout of the `.py` files, index incrementally, and save the
-multi-query retrieval (chunk paths and lines, best first) with a copy of the manifest.
-Phase 2: rank files from the saved results with every lever, and with each removed, and
-print a Markdown table (the metrics are `codeagent.evaluation.metrics`). Retrieval is run once,
-so the rows differ only by the levers.
+retrieval (multi-query, vector and BM25 chunks: paths and lines, best first) with a copy of
+the manifest. Phase 2: each commit's entity graph from its files in the mirror (parsed by
+the index's own `symbols` code, so a dump made before the graph existed serves too), then
+files and definitions ranked from the saved results with every lever (`retrieval.
+functions.Levers`) and with each removed; a Markdown table (metrics: `codeagent.evaluation.
+metrics`). Retrieval is run once, so the rows differ only by the levers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import shutil
+import subprocess
 from collections import defaultdict
+from dataclasses import fields, replace
 from pathlib import Path
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+SAVED_MODES = ("multi-query", "vector", "bm25")
 
 
 def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> None:
@@ -53,50 +60,137 @@ def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> No
             localizer = Localizer(checkout.path, settings, embedding=embedding)
             try:
                 for task in at[commit]:
-                    spans = localizer.spans(task.query, "multi-query")
+                    saved = {mode: localizer.spans(task.query, mode) for mode in SAVED_MODES}
                     (out / f"{task.instance_id}.json").write_text(
-                        json.dumps({"commit": commit, "multi-query": spans}))
+                        json.dumps({"commit": commit, **saved}))
             finally:
                 localizer.close()
             print(f"{repo} @ {commit[:10]}: {len(at[commit])} tasks dumped", flush=True)
 
 
-def ablate(tasks: list, out: Path) -> str:
-    import codeagent.retrieval.mentions as mentions
-    from codeagent.evaluation.localize import files_by_best_chunk
-    from codeagent.evaluation.metrics import score_task, summarize
-    from codeagent.index.manifest import Manifest
+def graph_at(git_dir: Path, commit: str, languages: dict[str, str], cache: Path):
+    """The entity graph of the indexed files (`languages`: path -> language) as they are
+    at `commit`, parsed as the index parses them (cached in `cache`)."""
+    from codeagent.index import symbols
+    from codeagent.index.graph import CodeGraph
+    from codeagent.index.manifest import DefinitionRecord, ReferenceRecord
 
-    indexes: dict[str, mentions.Mentions] = {}
+    kept = cache / f"{commit}.pickle"
+    paths = list(languages)
+    if not kept.exists():
+        specs = "".join(f"{commit}:{p}\n" for p in paths).encode()
+        blob = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
+                              input=specs, capture_output=True, check=True).stdout
+        definitions, references, at = [], [], 0
+        for path in paths:
+            end = blob.index(b"\n", at)
+            header = blob[at:end].split()
+            if header[-1] == b"missing":
+                at = end + 1
+                continue
+            size = int(header[2])
+            source, at = blob[end + 1:end + 1 + size], end + 2 + size
+            language = languages[path]
+            tree = symbols.parse(language, source)
+            definitions += [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line,
+                                             d.end_line)
+                            for d in symbols.definitions(language, tree)]
+            references += [ReferenceRecord(path, r.name, r.kind, r.line)
+                           for r in symbols.references(language, tree)]
+        kept.write_bytes(pickle.dumps((definitions, references)))
+    definitions, references = pickle.loads(kept.read_bytes())
+    return CodeGraph(definitions, references, paths)
+
+
+def span_order_functions(spans: list, files: list, graph) -> list[str]:
+    """The previous default's functions: the definitions the (reordered) chunks overlap,
+    innermost first, then those of the ranked files."""
+    found: dict[str, None] = {}
+    for path, start, end in spans:
+        overlapping = [e for e in graph.definitions_in(path)
+                       if e.start_line <= end and e.end_line >= start]
+        for e in sorted(overlapping, key=lambda e: e.start_line - e.end_line):
+            found.setdefault(e.id)
+    for path in files:
+        for e in graph.definitions_in(path):
+            found.setdefault(e.id)
+    return list(found)
+
+
+def ablate(tasks: list, out: Path, mirrors: Path) -> str:
+    import codeagent.retrieval.mentions as mentions
+    from codeagent.evaluation.metrics import score_task
+    from codeagent.evaluation.tasks import mirror_for
+    from codeagent.index.manifest import Manifest
+    from codeagent.retrieval.functions import Levers, rank
+
+    everything = Levers()
+    variants = {"default (all levers)": everything}
+    for lever in fields(Levers):
+        variants[f"without {lever.name.replace('_', ' ')}"] = replace(everything,
+                                                                     **{lever.name: False})
+    variants["none (multi-query, best chunk)"] = Levers(**{f.name: False for f in fields(Levers)})
+    cache = out / "graphs"
+    cache.mkdir(exist_ok=True)
+    opened: dict[str, tuple] = {}
     rows: dict[str, list] = defaultdict(list)
     for task in tasks:
         saved = json.loads((out / f"{task.instance_id}.json").read_text())
         commit = saved["commit"]
-        if commit not in indexes:
-            indexes[commit] = mentions.Mentions(Manifest(out / "manifests" / f"{commit}.sqlite"))
-        index = indexes[commit]
-        retrieved = [path for path, _, _ in saved["multi-query"]]
-        named = index.named_files(task.query)
-        by_three = mentions.files_of_chunks(retrieved)
-        by_best = files_by_best_chunk(retrieved)
-        variants = {
-            "default": index.rank_files(task.query, retrieved),
-            "without best 3 chunks (best 1)": mentions.fuse(
-                [by_best, named], demote=mentions.is_peripheral),
-            "without files named": mentions.fuse([by_three], demote=mentions.is_peripheral),
-            "without peripheral last": mentions.fuse([by_three, named]),
-            "multi-query (no lever)": by_best,
-        }
-        for name, files in variants.items():
+        if commit not in opened:
+            manifest = Manifest(out / "manifests" / f"{commit}.sqlite")
+            index = mentions.Mentions(manifest)
+            languages = {p: r.language for p, r in manifest.files().items() if r.skipped is None}
+            opened[commit] = (index, graph_at(mirror_for(mirrors, task.repo), commit,
+                                              languages, cache))
+        index, graph = opened[commit]
+        spans = [tuple(span) for span in saved["multi-query"]]
+        retrieved = [path for path, _, _ in spans]
+        files = index.rank_files(task.query, retrieved)
+        previous = span_order_functions([spans[i] for i in index.reorder(task.query, retrieved,
+                                                                          files)],
+                                        [p for p, _ in files], graph)
+        rows["previous default (functions in span order)"].append(
+            (task, score_task(task.gold_files, task.gold_spans, task.names_file, files,
+                              previous)))
+        for name, levers in variants.items():
+            ranked = rank(task.query, spans, graph, index, levers)
             rows[name].append((task, score_task(task.gold_files, task.gold_spans,
-                                                task.names_file, files, [])))
-    lines = ["| ranking | Acc@1 | Acc@5 | Acc@10 | MRR | no-hint Acc@5 |",
-             "| --- | --- | --- | --- | --- | --- |"]
+                                                task.names_file, ranked.files,
+                                                [d for d, _ in ranked.definitions])))
+    return table(rows, sorted({t.repo for t in tasks}))
+
+
+def table(rows: dict[str, list], repos: list[str]) -> str:
+    """All tasks, then the change from the default in each half (repositories alternately,
+    by name): a lever whose removal moves the halves in opposite directions fits one."""
+    from codeagent.evaluation.metrics import summarize
+
+    halves = (set(repos[0::2]), set(repos[1::2]))
+
+    def figures(scored: list, repos: set | None = None) -> tuple:
+        s = summarize([x for t, x in scored if repos is None or t.repo in repos])
+        return s.acc[1], s.acc[5], s.function_recall.get(5, 0.0), s
+
+    base = [figures(rows["default (all levers)"], h) for h in halves]
+    lines = ["| ranking | Acc@1 | Acc@5 | Acc@10 | MRR | fn R@5 | fn R@10 | no-hint Acc@5 "
+             "| half A: Δ Acc@1 / Acc@5 / fn R@5 | half B: Δ Acc@1 / Acc@5 / fn R@5 |",
+             "| --- " * 10 + "|"]
     for name, scored in rows.items():
-        s = summarize([x for _, x in scored])
-        h = summarize([x for t, x in scored if not t.names_file])
+        *_, s = figures(scored)
+        hint = summarize([x for t, x in scored if not t.names_file])
+        deltas = []
+        for half, (a1, a5, f5, _) in zip(halves, base):
+            b1, b5, g5, _ = figures(scored, half)
+            deltas.append(f"{b1 - a1:+.3f} / {b5 - a5:+.3f} / {g5 - f5:+.3f}")
         lines.append(f"| {name} | {s.acc[1]:.3f} | {s.acc[5]:.3f} | {s.acc[10]:.3f} | "
-                     f"{s.mrr:.3f} | {h.acc[5]:.3f} |")
+                     f"{s.mrr:.3f} | {s.function_recall.get(5, 0.0):.3f} | "
+                     f"{s.function_recall.get(10, 0.0):.3f} | {hint.acc[5]:.3f} | "
+                     f"{deltas[0]} | {deltas[1]} |")
+    lines.append("")
+    lines.append(f"{len(next(iter(rows.values())))} tasks; half A: {', '.join(sorted(halves[0]))}"
+                 f" ({sum(1 for t, _ in next(iter(rows.values())) if t.repo in halves[0])} tasks);"
+                 f" half B: {', '.join(sorted(halves[1]))}")
     return "\n".join(lines)
 
 
@@ -107,13 +201,18 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--dump", type=Path, required=True)
     parser.add_argument("--embed-model", default=MODEL)
+    parser.add_argument("--dumped-only", action="store_true",
+                        help="Phase 2 only, on the tasks dumped so far.")
     args = parser.parse_args()
 
     from codeagent.evaluation.tasks import load_tasks
 
     tasks = load_tasks(args.tasks)
-    dump(tasks, args.mirrors, args.workdir, args.dump, args.embed_model)
-    print(ablate(tasks, args.dump))
+    if args.dumped_only:
+        tasks = [t for t in tasks if (args.dump / f"{t.instance_id}.json").exists()]
+    else:
+        dump(tasks, args.mirrors, args.workdir, args.dump, args.embed_model)
+    print(ablate(tasks, args.dump, args.mirrors))
 
 
 if __name__ == "__main__":

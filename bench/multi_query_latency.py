@@ -1,12 +1,14 @@
-"""multi_query_search latency with the reordering by what a report names, and without it.
+"""multi_query_search latency with the entity ranking, and with the previous file ranking.
 
     python bench/multi_query_latency.py REPO [--tasks FILE] [--queries 40] [-k 8]
 
 REPO is an indexed repository (e.g. a checkout that `codeagent eval localize` left in its
 --workdir). The queries are real bug reports (`--tasks`, default the SWE-bench Lite file
 in ../shared/bench). Each query runs through the tool's own path (`ToolContext.spans`: variants,
-vector + BM25 fusion, span merging) twice, alternating, with and without the reordering
-(`mentions.py`): the ratio of the two p50s is its cost. Prints JSON.
+vector + BM25 fusion, span merging) twice, alternating: as the tool does it (files and
+definitions ranked from chunks, names and the entity graph: `retrieval/functions.py`), and
+with the ranking it replaced (files only: the best chunks and the files the report names,
+`Mentions.rank_files`). The ratio of the two p50s is its cost. Prints JSON.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from codeagent.index.embedding import load_embedding
-    from codeagent.retrieval import fusion
+    from codeagent.retrieval import functions
     from codeagent.settings import load_settings
     from codeagent.tools.context import ToolContext
 
@@ -41,25 +43,31 @@ def main() -> None:
     queries = [json.loads(line)["problem_statement"]
                for line in args.tasks.read_text(encoding="utf-8").splitlines()
                if line.strip()][:args.queries]
-    with_reorder = fusion.multi_query
+    entities = functions.rank
 
-    def without_reorder(*a, prefer=None, **kw):  # the same call, the reordering dropped
-        return with_reorder(*a, **kw)
+    def files_only(text, chunks, graph, mentions, levers=None):  # the previous ranking
+        return functions.EntityRanking(mentions.rank_files(text, [p for p, _, _ in chunks]))
 
-    ctx.spans(queries[0], args.k)  # warm: model, store, keyword and name indexes
-    seconds: dict[str, list[float]] = {"with": [], "without": []}
+    ctx.spans(queries[0], args.k)  # warm: model, store, keyword, name and graph indexes
+    seconds: dict[str, list[float]] = {"entities": [], "files_only": []}
     for query in queries:
-        for name, multi_query in (("with", with_reorder), ("without", without_reorder)):
-            fusion.multi_query = multi_query
+        for name, ranker in (("entities", entities), ("files_only", files_only)):
+            functions.rank = ranker
             started = time.perf_counter()
             ctx.spans(query, args.k)
             seconds[name].append(time.perf_counter() - started)
-    fusion.multi_query = with_reorder
+    functions.rank = entities
+    searcher = ctx.searcher()
+    searcher._graph = None  # the graph resolved anew from the manifest, timed once
+    started = time.perf_counter()
+    searcher.graph()
+    graph_ms = (time.perf_counter() - started) * 1000
     ctx.close()
     p50 = {name: statistics.median(v) for name, v in seconds.items()}
     print(json.dumps({"repo": str(args.repo), "queries": len(queries), "k": args.k,
                       **{f"p50_ms_{name}": round(v * 1000, 1) for name, v in p50.items()},
-                      "ratio_p50": round(p50["with"] / p50["without"], 3)}, indent=2))
+                      "ratio_p50": round(p50["entities"] / p50["files_only"], 3),
+                      "graph_load_ms": round(graph_ms, 1)}, indent=2))
 
 
 if __name__ == "__main__":

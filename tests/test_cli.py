@@ -44,6 +44,11 @@ def test_index_search_status_round_trip(tmp_path):
     hits = json.loads(run.stdout)["hits"]
     assert hits[0]["path"] == "net/redirects.py"
     assert {"path", "start_line", "end_line", "symbol", "score", "text"} <= set(hits[0])
+    functions = json.loads(run.stdout)["functions"]
+    assert functions[0]["path"] == "net/redirects.py"
+    assert {f["name"] for f in functions[:3]} & {"RedirectMixin.resolve_redirects",
+                                                "RedirectMixin.get_redirect_target"}
+    assert {"path", "name", "kind", "start_line", "end_line", "score"} == set(functions[0])
 
     run = codeagent("search", "redirect", "--repo", str(repo), "--lang", "python", "-k", "2")
     first = run.stdout.splitlines()[0]

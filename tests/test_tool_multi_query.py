@@ -176,6 +176,10 @@ def test_output_names_spans_variants_and_how_to_read_more(ctx):
     assert hits[0].startswith("net/redirects.py:1-") and "RedirectMixin" in hits[0]
     assert "read_file" in lines[-1]
     assert "reranking" not in output  # none asked for
+    # the functions, best first: the one the question names, in the file found
+    functions = next(line for line in lines if line.startswith("functions, best first: "))
+    assert functions.split(": ", 1)[1].startswith(
+        "net/redirects.py:17 RedirectMixin.resolve_redirects")
 
 
 def test_output_stays_within_the_observation_budget(ctx):

@@ -137,6 +137,18 @@ class ToolContext:
                 raise
         return self._manifest
 
+    def graph(self) -> Any:
+        """The entity graph (`index.graph.CodeGraph`) of `manifest()`, kept while its
+        definitions and references stay as they are, resolved again once they change."""
+        from codeagent.index.graph import load_graph
+
+        manifest = self.manifest()
+        stamp = (id(manifest), manifest.symbols_stamp())
+        kept = self.cache.get("graph")
+        if kept is None or kept[0] != stamp:
+            kept = self.cache["graph"] = (stamp, load_graph(manifest))
+        return kept[1]
+
     def close(self) -> None:
         if self._searcher is not None:
             self._searcher.close()

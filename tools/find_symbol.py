@@ -1,4 +1,5 @@
-"""find_symbol: where a name is defined and where it is used, from the syntax trees."""
+"""find_symbol: where a name is defined and where it is used, from the syntax trees and the
+entity graph built from them (`index.graph`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from collections import defaultdict
 from typing import Annotated
 
 from codeagent.errors import IndexProblem
+from codeagent.index.graph import INHERITS, INVOKES, CodeGraph
 
 from .context import Budget, ToolContext, ToolError
+
+LINKS = 6
+"""Callers (callees, subclasses) named per definition; the rest are counted."""
 
 
 def find_symbol(
@@ -16,8 +21,9 @@ def find_symbol(
     name: Annotated[str, "A function, class or method name: 'resolve_redirects' or 'Session.send'."],
     kind: Annotated[str | None, "Only definitions of this kind: class, function, method, interface, struct, ..."] = None,
 ) -> str:
-    """Where a function, class or method is defined (path:start-end, kind, qualified name)
-    and where it is referenced (calls and type uses, as path:line lists), from the syntax
+    """Where a function, class or method is defined (path:start-end, kind, qualified name),
+    who calls it and what it calls (by function, from the code's entity graph), and where
+    its name is referenced (calls and type uses, as path:line lists), from the syntax
     trees of the indexed files. Use it to follow a call chain or see who uses a function.
     For any text (strings, comments, imports) use grep; for concepts, semantic_search."""
     name = name.strip()
@@ -48,9 +54,12 @@ def find_symbol(
         budget.add(partial)
     if definitions:
         budget.add("defined at:")
+        graph = ctx.graph()
         for d in definitions:
             if not budget.add(f"  {d.path}:{d.start_line}-{d.end_line}  {d.kind}  {d.qualified}"):
                 break
+            for line in links(graph, f"{d.path}:{d.qualified}"):
+                budget.add(f"    {line}")
     else:
         budget.add("no definition in the index (it may come from a library)")
     by_file: dict[str, list[int]] = defaultdict(list)
@@ -71,3 +80,27 @@ def find_symbol(
         budget.add(f"no calls or type uses found; grep(pattern='{name.rsplit('.', 1)[-1]}') "
                    "finds text mentions (imports, strings, dynamic calls)")
     return "\n".join(budget.lines)
+
+
+def links(graph: CodeGraph, entity: str) -> list[str]:
+    """What the graph knows of a definition, a line per kind: its callers (where, and in
+    which function), what it calls, its bases and subclasses."""
+    if entity not in graph.entities:
+        return []
+    groups = {"called from": [f"{graph.entities[e.target].path}:{e.line} "
+                              f"({graph.entities[e.target].qualified or 'module level'})"
+                              for e in graph.into.get(entity, ()) if e.kind == INVOKES],
+              "calls": [graph.entities[e.target].qualified
+                        for e in graph.out.get(entity, ()) if e.kind == INVOKES],
+              "bases": [graph.entities[e.target].qualified
+                        for e in graph.out.get(entity, ()) if e.kind == INHERITS],
+              "subclassed by": [f"{graph.entities[e.target].qualified} "
+                                f"({graph.entities[e.target].path})"
+                                for e in graph.into.get(entity, ()) if e.kind == INHERITS]}
+    lines = []
+    for label, items in groups.items():
+        items = list(dict.fromkeys(items))
+        if items:
+            more = f" and {len(items) - LINKS} more" if len(items) > LINKS else ""
+            lines.append(f"{label}: {', '.join(items[:LINKS])}{more}")
+    return lines

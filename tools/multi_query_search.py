@@ -9,6 +9,7 @@ from codeagent.textfile import printable
 from .context import Budget, ToolContext, ToolError, snippet
 
 SNIPPET_LINES = 6
+FUNCTIONS = 5
 MAX_K = 20
 ECHO_CHARS = 100
 
@@ -24,8 +25,9 @@ def multi_query_search(
     by keyword, fuses the rankings, merges overlapping hits into spans (and reranks them
     when a cross-encoder is configured).
     Use it when a question mixes names and behaviour, or when semantic_search missed.
-    Slower than semantic_search; for one exact name use grep or find_symbol. Answers
-    path:start-end, the symbol and the first lines; then read_file for more."""
+    Slower than semantic_search; for one exact name use grep or find_symbol. Answers the
+    best functions (path:line name), then the spans: path:start-end, the symbol and the
+    first lines; then read_file for more."""
     if not question or not question.strip():
         raise ToolError("question is empty: ask it in words, with any names you know")
     if not 1 <= k <= MAX_K:
@@ -47,6 +49,11 @@ def multi_query_search(
     budget.add(asked)
     for note in found.notes:
         budget.add(note)
+    if found.definitions:
+        # Where a fix would go, one line each: the functions ranked from the spans, what
+        # the question names and the code's call graph.
+        budget.add("functions, best first: " + ", ".join(
+            f"{d.path}:{d.start_line} {d.qualified}" for d, _ in found.definitions[:FUNCTIONS]))
     blocks = []
     for hit in found.hits:
         meta = hit.node.metadata

@@ -65,7 +65,9 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
     """Find the chunks of code closest in meaning to QUERY.
 
     Prints `path:start-end  symbol  score` and the first lines of each hit, best first;
-    the score is the cosine similarity of query and chunk.
+    the score is the cosine similarity of query and chunk. With --json, also the
+    definitions (functions, classes, methods) ranked from those hits and the names the
+    query uses.
     """
     from codeagent.cli.console import hit_lines
     from codeagent.retrieval.semantic import Searcher
@@ -75,16 +77,30 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
     try:
         hits = searcher.search(query, k or settings.search_k, lang, path_glob)
         empty = not searcher.manifest.counts()[1]
+        functions = definition_hits(searcher, query, hits) if as_json else []
     finally:
         searcher.close()
     if as_json:
         emit_json({"query": query, "model": searcher.model_name or None,
-                    "hits": [hit.to_json() for hit in hits]})
+                    "hits": [hit.to_json() for hit in hits], "functions": functions})
     elif empty:
         click.echo(f"nothing is indexed: the index of {repo} holds no files (see what was "
                    f"left out and why: `codeagent index -v {repo}`)")
     else:
         click.echo("\n".join(hit_lines(hits)))
+
+
+def definition_hits(searcher: Any, query: str, hits: list[Any]) -> list[dict[str, Any]]:
+    """The definitions `functions.rank` makes of a search's hits, as JSON objects."""
+    from codeagent.retrieval.functions import rank
+
+    graph = searcher.graph()
+    ranked = rank(query, [(h.path, h.start_line, h.end_line) for h in hits], graph,
+                  searcher.mentions())
+    return [{"path": e.path, "name": e.qualified, "kind": e.kind, "start_line": e.start_line,
+             "end_line": e.end_line, "score": round(score, 6)}
+            for e, score in ((graph.entities[d], score) for d, score in
+                             ranked.definitions[:len(hits)])]
 
 
 @click.command(context_settings=CONTEXT)

@@ -4,14 +4,15 @@
     bm25         the report against the keyword index (code-aware tokens)
     hybrid       both, fused by reciprocal rank (LlamaIndex's QueryFusionRetriever)
     multi-query  hybrid over heuristic query variants (no LLM)
-    default      what multi_query_search does (without an LLM): multi-query, plus what a
-                 bug report says outright: the files, modules and functions it names
-                 (stack traces, dotted paths, identifiers that the repository defines),
-                 fused by reciprocal rank, tests and docs after the library code
+    default      what multi_query_search does (without an LLM): multi-query, with
+                 definitions ranked from the chunks, from what the report names (files,
+                 modules, functions, traceback frames) and along the entity graph, and
+                 files from all of it (`retrieval/functions.py`), tests and docs after
+                 the library code
 
-In the four plain modes chunks become files by their best chunk; the default mode sums a
-file's best few (`mentions.py` has its signals). Functions are the definitions that the
-ranked chunks overlap, innermost first, then those of the ranked files.
+In the four plain modes chunks become files by their best chunk, and functions are the
+definitions that the ranked chunks overlap, innermost first, then those of the ranked
+files; the default mode ranks definitions itself.
 """
 
 from __future__ import annotations
@@ -59,14 +60,15 @@ class Localizer:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
         spans = self.spans(query, "multi-query" if mode == "default" else mode)
-        files = files_by_best_chunk([path for path, _, _ in spans])
         if mode == "default":
-            # What multi_query_search does (its spans reordered by what the report names),
-            # at file level: files named but not retrieved are ranked too.
-            mentions = self.searcher.mentions()
-            retrieved = [path for path, _, _ in spans]
-            files = mentions.rank_files(query, retrieved)
-            spans = [spans[i] for i in mentions.reorder(query, retrieved, files)]
+            # What multi_query_search does: files and definitions ranked from the chunks,
+            # what the report names and the entity graph; files named but not retrieved
+            # are ranked too.
+            from codeagent.retrieval.functions import rank
+
+            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions())
+            return Ranking(ranked.files, [d for d, _ in ranked.definitions])
+        files = files_by_best_chunk([path for path, _, _ in spans])
         return Ranking(files, self.functions(spans, [p for p, _ in files]))
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:

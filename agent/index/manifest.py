@@ -205,6 +205,17 @@ class Manifest:
                                 (name.rsplit(".", 1)[-1],))
         return [ReferenceRecord(*row) for row in rows]
 
+    def symbols_stamp(self) -> tuple:
+        """Changes whenever a definition or reference is added or dropped (rows are
+        replaced, never updated, so their ids move): what a cached graph is keyed by."""
+        return tuple(self._db.execute(
+            "SELECT (SELECT count(*) FROM definitions), (SELECT total(rowid) FROM definitions),"
+            " (SELECT count(*) FROM refs), (SELECT total(rowid) FROM refs)").fetchone())
+
+    def all_references(self) -> Iterator[ReferenceRecord]:
+        for row in self._db.execute("SELECT * FROM refs ORDER BY path, line"):
+            yield ReferenceRecord(*row)
+
     def journal_pending(self, ids: Iterable[str]) -> None:
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, 'pending')",

@@ -37,7 +37,8 @@ from codeagent.index.walker import FileEntry, RepoRules, walk
 from codeagent.settings import Settings, chroma_url_for
 from codeagent.textfile import content_hash, decode
 
-CHUNKER_VERSION = "2"
+# 3: the parse records imports (the entity graph resolves them): every file is parsed again.
+CHUNKER_VERSION = "3"
 # Files per manifest commit. Vectors reach the embedding cache batch by batch, so a crash
 # costs no embedding work whatever this size; larger batches sort more texts by length
 # together (less padding) and commit less often.

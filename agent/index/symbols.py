@@ -135,7 +135,9 @@ def definitions(language: str, tree: Any) -> list[Definition]:
 
 
 def references(language: str, tree: Any) -> list[Reference]:
-    """Uses of names (calls, type mentions) that the language's query marks as references."""
+    """Uses of names (calls, type mentions, imports) that the language's query marks as
+    references. An import is one dotted name per imported thing: a pattern that captures
+    the module as `@module` gets it prefixed (`from a.b import c` is `a.b.c`)."""
     query = _query_for(language)
     if query is None or tree is None:
         return []
@@ -144,8 +146,13 @@ def references(language: str, tree: Any) -> list[Reference]:
         kinds = [key for key in captures if key.startswith("reference.")]
         name_node = captures.get("name")
         if kinds and name_node is not None:
-            refs.append(Reference(name_node.text.decode("utf-8", "replace"),
-                                  kinds[0][len("reference."):], name_node.start_point[0] + 1))
+            name = name_node.text.decode("utf-8", "replace")
+            if (module := captures.get("module")) is not None:
+                # `from a.b import c` -> `a.b.c`; `from . import x` -> `.x`
+                prefix = module.text.decode("utf-8", "replace")
+                name = prefix + name if prefix.endswith(".") else f"{prefix}.{name}"
+            refs.append(Reference(name, kinds[0][len("reference."):],
+                                  name_node.start_point[0] + 1))
     return sorted(set(refs), key=lambda r: (r.line, r.name))
 
 

@@ -22,6 +22,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from codeagent.index import keyword_index
 from codeagent.index.keyword_index import chunk_metadata, is_whole_chunk, tokenize
+from codeagent.retrieval.mentions import by_file_rank
 
 
 @dataclass
@@ -31,17 +32,21 @@ class Retrieval:
     focus_line (where the best-scoring part starts); text = the file's lines."""
     notes: list[str] = field(default_factory=list)
     """What the caller should know, e.g. that keyword search was off."""
+    definitions: list[tuple[str, float]] = field(default_factory=list)
+    """`path:Qualified.name` best first, when an entity ranking was given."""
 
 
 def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
                 read_lines: Callable[[str], list[str] | None],
                 reranker: BaseNodePostprocessor | None = None,
-                prefer: Callable[[list[str]], list[int]] | None = None,
+                entities: Callable[[list[tuple[str, int, int]]], Any] | None = None,
                 keywords: Any = None) -> Retrieval:
     """The k best spans for variants[0] (the question), asked as every variant against the
     vector `index` (a VectorStoreIndex; None: keywords only) and the keyword index in
-    `data_dir` (or `keywords`, a bm25s.BM25 in memory). `prefer` reorders the spans given
-    their paths (what the question names, `mentions.py`)."""
+    `data_dir` (or `keywords`, a bm25s.BM25 in memory). `entities` ranks files and
+    definitions from the fused chunks ((path, start_line, end_line) best first; an
+    `functions.EntityRanking`): the spans follow its file ranking, and its definitions are
+    returned."""
     depth = max(3 * k, 20)
     retrievers: list[BaseRetriever] = [] if index is None else [
         ChunkRetriever(index.as_retriever(similarity_top_k=depth))]
@@ -62,9 +67,13 @@ def multi_query(index: Any, data_dir: Path, variants: list[str], k: int,
     spans = SpanMerger(read_lines).postprocess_nodes(fused)
     if reranker is not None and spans:
         spans = reranker.postprocess_nodes(spans, query_str=variants[0])
-    if prefer is not None and spans:
-        spans = [spans[i] for i in prefer([span.node.metadata["path"] for span in spans])]
-    return Retrieval(spans[:k], notes)
+    definitions: list[tuple[str, float]] = []
+    if entities is not None and spans:
+        ranking = entities([(n.node.metadata["path"], int(n.node.metadata["start_line"]),
+                             int(n.node.metadata["end_line"])) for n in fused])
+        order = by_file_rank([span.node.metadata["path"] for span in spans], ranking.files)
+        spans, definitions = [spans[i] for i in order], ranking.definitions
+    return Retrieval(spans[:k], notes, definitions)
 
 
 class CodeBM25Retriever(BM25Retriever):

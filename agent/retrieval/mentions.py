@@ -38,6 +38,9 @@ PERIPHERAL_DIRS = frozenset({"test", "tests", "testing", "doc", "docs", "example
                              "benchmarks", "bench", "scripts"})
 
 _FRAME = re.compile(r'File "([^"\n]+)", line \d+(?:, in ([\w<>.]+))?')
+# The frames of IPython's tracebacks: `File ~/pkg/mod.py:12, in f(x)` (IPython 8) and
+# `~/pkg/mod.py in f(x)` (before).
+_IPYTHON_FRAME = re.compile(r'(?:File )?([\w.\-/\\~]*\w\.py)(?::\d+,)? in ([\w<>]+)\(')
 _PATH = re.compile(r"[\w.\-/\\]*\w\.py\b")
 _DOTTED = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 
@@ -69,13 +72,23 @@ def fuse(rankings: list[list[tuple[str, float]]], demote: Callable[[str], bool] 
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def files_of_chunks(paths: list[str]) -> list[tuple[str, float]]:
-    """Files ranked by their best AGG_CHUNKS chunks (`paths`: each chunk's file, best
-    chunk first): the sum of those chunks' 1/(RRF_K + rank)."""
+def by_file_rank(retrieved: list[str], files: list[tuple[str, float]]) -> list[int]:
+    """Indices of the retrieved items (`retrieved`: their files, best first), reordered: an
+    item scores its file's score in `files` plus its own 1/(RRF_K + rank). Files come out
+    nearly as `eval` ranks them, and a file's second-best span can still follow another
+    file's best (measured: function recall better than grouping the spans file by file)."""
+    score = dict(files)
+    return sorted(range(len(retrieved)),
+                  key=lambda i: -(score.get(retrieved[i], 0.0) + 1.0 / (RRF_K + i + 1)))
+
+
+def files_of_chunks(paths: list[str], best: int = AGG_CHUNKS) -> list[tuple[str, float]]:
+    """Files ranked by their `best` chunks (`paths`: each chunk's file, best chunk first):
+    the sum of those chunks' 1/(RRF_K + rank)."""
     scores: dict[str, float] = defaultdict(float)
     counted: Counter[str] = Counter()
     for rank, path in enumerate(paths, 1):
-        if counted[path] < AGG_CHUNKS:
+        if counted[path] < best:
             scores[path] += 1.0 / (RRF_K + rank)
             counted[path] += 1
     return sorted(scores.items(), key=lambda item: -item[1])
@@ -106,15 +119,10 @@ class Mentions:
 
     def reorder(self, text: str, retrieved: list[str],
                 files: list[tuple[str, float]] | None = None) -> list[int]:
-        """The retrieved items (`retrieved`: their files, best first), reordered: an item
-        scores its file's score by `rank_files` (or `files`, when already ranked) plus its
-        own 1/(RRF_K + rank). Files come out nearly as `eval` ranks them, and a file's
-        second-best span can still follow another file's best (measured: function recall
-        better than grouping the spans file by file)."""
-        files = files if files is not None else self.rank_files(text, retrieved)
-        score = dict(files)
-        return sorted(range(len(retrieved)),
-                      key=lambda i: -(score.get(retrieved[i], 0.0) + 1.0 / (RRF_K + i + 1)))
+        """The retrieved items (`retrieved`: their files, best first) in the order
+        `by_file_rank` gives them under `rank_files` (or `files`, when already ranked)."""
+        return by_file_rank(retrieved, files if files is not None
+                            else self.rank_files(text, retrieved))
 
     def named_files(self, text: str) -> list[tuple[str, float]]:
         votes: Counter[str] = Counter()
@@ -128,6 +136,18 @@ class Mentions:
             for path in self._by_dotted(match.group(0)):
                 votes[path] += 1.0
         return _ranked(votes)
+
+    def frames(self, text: str) -> list[tuple[str, str]]:
+        """(repository path, function) of each traceback frame in `text` whose file is in
+        the repository, in the order written."""
+        found = []
+        for pattern in (_FRAME, _IPYTHON_FRAME):
+            for match in pattern.finditer(text):
+                function = (match.group(2) or "").rsplit(".", 1)[-1]
+                paths = self._by_path(match.group(1))
+                if function and len(paths) == 1:
+                    found.append((paths[0], function))
+        return found
 
     def _by_path(self, raw: str) -> list[str]:
         """The repository files a written path means: the longest tail of it that names

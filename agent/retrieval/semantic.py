@@ -54,6 +54,7 @@ class Searcher:
         self.model_name = self.manifest.get("model") or ""
         self.generation = self.manifest.get("generation")
         self._mentions: Any = None
+        self._graph: Any = None
         self._model: Any = None
         self._encoder: Any = None
         self._vector_index: Any = None
@@ -136,6 +137,15 @@ class Searcher:
 
             self._mentions = Mentions(self.manifest)
         return self._mentions
+
+    def graph(self) -> Any:
+        """The index's entity graph (`index.graph.CodeGraph`), resolved on first use and
+        kept while this index is open, as `mentions` is."""
+        if self._graph is None:
+            from codeagent.index.graph import load_graph
+
+            self._graph = load_graph(self.manifest)
+        return self._graph
 
     def stale(self) -> bool:
         """Another process changed the index since this one was opened: an open store would

@@ -22,6 +22,9 @@ class Spans:
     symbol, focus_line; text: the file's lines)."""
     variants: list[str]
     notes: list[str] = field(default_factory=list)
+    definitions: list[tuple[Any, float]] = field(default_factory=list)
+    """The definitions best first (`index.graph.Entity`, score): `functions.rank` of the
+    fused chunks and the question."""
     reranked: bool = False
     unsearchable: str | None = None
     """Why nothing could be searched at all (an index without code), else None."""
@@ -32,7 +35,7 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
     """The k best spans for `question` in the open index `searcher` (a Searcher).
     `read_lines` gives a file's current lines (the caller decides what may be read);
     `llm`, when given, writes the query variants, else they are heuristic."""
-    from codeagent.retrieval import fusion
+    from codeagent.retrieval import functions, fusion
     from codeagent.retrieval.variants import query_variants
 
     question = question.strip()
@@ -49,12 +52,14 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
         reranker, rerank_note = load_reranker(settings.rerank_model,
                                               pick_device(settings.embed_device))
         notes += [rerank_note] if rerank_note else []
-    mentions = searcher.mentions()
-    found = fusion.multi_query(searcher.vector_index, searcher.repo_data, variants, k,
-                               read_lines=read_lines, reranker=reranker,
-                               prefer=lambda paths: mentions.reorder(question, paths),
-                               keywords=searcher.keywords)
-    return Spans(found.hits, variants, notes + found.notes, reranker is not None)
+    mentions, graph = searcher.mentions(), searcher.graph()
+    found = fusion.multi_query(
+        searcher.vector_index, searcher.repo_data, variants, k, read_lines=read_lines,
+        reranker=reranker, keywords=searcher.keywords,
+        entities=lambda chunks: functions.rank(question, chunks, graph, mentions))
+    return Spans(found.hits, variants, notes + found.notes,
+                 [(graph.entities[d], score) for d, score in found.definitions[:k]],
+                 reranker is not None)
 
 
 class KeywordSearcher:
@@ -69,6 +74,7 @@ class KeywordSearcher:
         self.repo, self.repo_data = repo, data_dir(repo)
         self.manifest, self.keywords = quick.manifest, quick.keywords
         self._mentions: Any = None
+        self._graph: Any = None
 
     def mentions(self) -> Any:
         if self._mentions is None:
@@ -76,3 +82,10 @@ class KeywordSearcher:
 
             self._mentions = Mentions(self.manifest)
         return self._mentions
+
+    def graph(self) -> Any:
+        if self._graph is None:
+            from codeagent.index.graph import load_graph
+
+            self._graph = load_graph(self.manifest)
+        return self._graph
