@@ -142,8 +142,8 @@ def ablate(tasks: list, out: Path, mirrors: Path) -> str:
             index = mentions.Mentions(manifest)
             languages = {p: r.language for p, r in manifest.files().items() if r.skipped is None}
             opened[commit] = (index, graph_at(mirror_for(mirrors, task.repo), commit,
-                                              languages, cache))
-        index, graph = opened[commit]
+                                              languages, cache), manifest)
+        index, graph, manifest = opened[commit]
         spans = [tuple(span) for span in saved["multi-query"]]
         retrieved = [path for path, _, _ in spans]
         files = index.rank_files(task.query, retrieved)
@@ -154,7 +154,7 @@ def ablate(tasks: list, out: Path, mirrors: Path) -> str:
             (task, score_task(task.gold_files, task.gold_spans, task.names_file, files,
                               previous)))
         for name, levers in variants.items():
-            ranked = rank(task.query, spans, graph, index, levers)
+            ranked = rank(task.query, spans, graph, index, levers, manifest.lines_containing)
             rows[name].append((task, score_task(task.gold_files, task.gold_spans,
                                                 task.names_file, ranked.files,
                                                 [d for d, _ in ranked.definitions])))

@@ -28,7 +28,7 @@ CASES = {
          ("LoudGreeter", "class"), ("LoudGreeter.greet", "method"), ("shout", "function")},
         {"Greeter": 11, "Greeter.greet": 17, "Greeter.Inner.deep": 24, "shout": 6},
         [("shout", 20), ("greet", 34)],
-        [("Greeter", "class", 28)],
+        [("Greeter", "base", 28), ("sys", "import", 3)],
     ),
     "sample.js": (
         "javascript",

@@ -143,7 +143,7 @@ class ToolContext:
         from codeagent.index.graph import load_graph
 
         manifest = self.manifest()
-        stamp = (id(manifest), manifest.symbols_stamp())
+        stamp = (id(manifest), manifest.symbols_stamp() or manifest.counts())
         kept = self.cache.get("graph")
         if kept is None or kept[0] != stamp:
             kept = self.cache["graph"] = (stamp, load_graph(manifest))

@@ -66,7 +66,8 @@ class Localizer:
             # are ranked too.
             from codeagent.retrieval.functions import rank
 
-            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions())
+            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions(),
+                          lines_containing=self.manifest.lines_containing)
             return Ranking(ranked.files, [d for d, _ in ranked.definitions])
         files = files_by_best_chunk([path for path, _, _ in spans])
         return Ranking(files, self.functions(spans, [p for p, _ in files]))

@@ -10,11 +10,13 @@ and the localization benchmark scores). Edges, of LocAgent's kinds:
 
 The index stores, per file, the definitions and references (calls, base classes, imports) of
 its syntax tree (`symbols.py`), written with the file's chunks: a changed file changes its
-own rows only. The graph is resolved from those rows when it is loaded, as stack-graphs
-resolves per-file partial graphs at query time, so no update ever rebuilds it whole. A name
-is resolved where Python looks: the calling file, then the files it imports; else anywhere,
-if few definitions have that name (one defined in many places, `get`, `__init__`, says
-nothing about which is meant).
+own rows only, so an index update never parses more than the changed files. The edges are
+resolved from those rows when the graph is loaded (as stack-graphs resolves per-file
+partial graphs at query time), once per open index, again when its symbols changed
+(`Manifest.symbols_stamp`): about 0.1 s per 20k references. A name is resolved where
+Python looks: the calling file, then the files it imports; else anywhere, if few
+definitions have that name (one defined in many places, `get`, `__init__`, says nothing
+about which is meant).
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
+from codeagent.index.symbols import CONTAINER_KINDS
+
 CONTAINS, IMPORTS, INVOKES, INHERITS = "contains", "imports", "invokes", "inherits"
+BASE_KINDS = frozenset({"base"})
+"""Reference kinds that name a base class (`@reference.base` in a language's query)."""
 MAX_AMBIGUOUS = 3
 """A name resolved repository-wide links to at most this many definitions of it."""
 
@@ -66,16 +72,18 @@ class CodeGraph:
         self.out: dict[str, list[Edge]] = defaultdict(list)
         self.into: dict[str, list[Edge]] = defaultdict(list)
         self.by_name: dict[str, list[str]] = defaultdict(list)
+        self._by_name_in: dict[tuple[str, str], list[str]] = defaultdict(list)
+        """(name, path) -> the definitions of that name in that file."""
         self._in_file: dict[str, list[Entity]] = defaultdict(list)
+        self._innermost: dict[str, list[str | None]] = {}
         for path in paths:
             self._file(path)
         for d in definitions:
             self._add_definition(d)
-        self._modules = _module_index([e.path for e in self.entities.values() if not e.qualified])
-        self._innermost: dict[str, list[str | None]] = {}
         refs = list(references)
         for r in refs:
             self._file(r.path)
+        self._modules = _module_index([e.path for e in self.entities.values() if not e.qualified])
         self._contain()
         imported: dict[str, set[str]] = defaultdict(set)
         for r in refs:
@@ -86,12 +94,14 @@ class CodeGraph:
         for r in refs:
             if r.kind == "import":
                 continue
+            # Most calls are to what the repository does not define (builtins, libraries):
+            # resolved first, they cost a dictionary look-up.
+            targets = self.resolve(r.name, r.path, imported.get(r.path, set()))
+            if not targets:
+                continue
             source = self.enclosing(r.path, r.line)
-            kind = INVOKES
-            entity = self.entities[source]
-            if r.kind == "class" and entity.kind == "class" and entity.start_line == r.line:
-                kind = INHERITS
-            for target in self.resolve(r.name, r.path, imported.get(r.path, set())):
+            kind = INHERITS if self._names_a_base(r, self.entities[source]) else INVOKES
+            for target in targets:
                 if target != source:
                     self._link(source, target, kind, r.line)
 
@@ -109,16 +119,20 @@ class CodeGraph:
         found = by_line[line] if 0 <= line < len(by_line) else None
         return found or path
 
-    def resolve(self, name: str, path: str, imported: set[str] = frozenset()) -> list[str]:
+    def resolve(self, name: str, path: str, imported: Iterable[str] = ()) -> list[str]:
         """The definitions a simple `name` used in `path` means (see the module's
         docstring): same file, else the imported files, else anywhere if few."""
-        candidates = self.by_name.get(name.rsplit(".", 1)[-1], [])
+        simple = name.rsplit(".", 1)[-1]
+        candidates = self.by_name.get(simple)
         if not candidates:
             return []
-        for scope in ({path}, imported):
-            local = [c for c in candidates if self.entities[c].path in scope]
-            if local:
-                return local
+        local = self._by_name_in.get((simple, path))
+        if local:
+            return list(local)
+        # Looked up file by file: a name like `get` may have thousands of definitions.
+        found = [d for file in imported for d in self._by_name_in.get((simple, file), ())]
+        if found:
+            return found
         return list(candidates) if len(candidates) <= MAX_AMBIGUOUS else []
 
     def neighbours(self, entity: str) -> list[tuple[str, str, bool]]:
@@ -146,23 +160,32 @@ class CodeGraph:
         if old is not None:
             # A name defined twice in one scope (a property's getter and setter, an
             # overload): one entity spanning both, as a changed-function list names it.
-            merged = Entity(key, d.path, d.qualified, old.kind, min(old.start_line, d.start_line),
-                            max(old.end_line, d.end_line))
-            self.entities[key] = merged
-            self._in_file[d.path] = [merged if e.id == key else e for e in self._in_file[d.path]]
+            self.entities[key] = Entity(key, d.path, d.qualified, old.kind,
+                                        min(old.start_line, d.start_line),
+                                        max(old.end_line, d.end_line))
             return
-        entity = Entity(key, d.path, d.qualified, d.kind, d.start_line, d.end_line)
-        self.entities[key] = entity
-        self._in_file[d.path].append(entity)
+        self.entities[key] = Entity(key, d.path, d.qualified, d.kind, d.start_line, d.end_line)
+        self._in_file[d.path].append(self.entities[key])
         self.by_name[d.name].append(key)
+        self._by_name_in[(d.name, d.path)].append(key)
 
     def _contain(self) -> None:
         for path, defs in self._in_file.items():
-            defs.sort(key=lambda e: (e.start_line, -e.end_line))
+            defs[:] = sorted((self.entities[e.id] for e in defs),  # merged spans included
+                             key=lambda e: (e.start_line, -e.end_line))
             for e in defs:
                 parent = e.qualified.rsplit(".", 1)[0] if "." in e.qualified else ""
                 owner = f"{path}:{parent}" if parent and f"{path}:{parent}" in self.entities else path
                 self._link(owner, e.id, CONTAINS, 0)
+
+    @staticmethod
+    def _names_a_base(ref: Any, around: Entity) -> bool:
+        """A base class: `@reference.base` (Python's query), or, in the languages whose
+        queries say `class`/`interface` for bases and type uses alike, one on the first
+        line of the type being defined (`class A extends B {`)."""
+        return ref.kind in BASE_KINDS or (ref.kind in ("class", "interface")
+                                          and around.kind in CONTAINER_KINDS
+                                          and around.start_line == ref.line)
 
     def _link(self, source: str, target: str, kind: str, line: int) -> None:
         self.out[source].append(Edge(target, kind, line))
@@ -175,10 +198,14 @@ class CodeGraph:
         parts = [p for p in dotted[level:].split(".") if p]
         if level:
             base = list(PurePosixPath(path).parent.parts)
-            base = base[:len(base) - (level - 1)] if level > 1 else base
+            if level - 1 > len(base):
+                return []  # more dots than packages: Python refuses it too
+            base = base[:len(base) - (level - 1)]
             for end in range(len(parts), -1, -1):
                 stem = "/".join(base + parts[:end])
-                for file in (f"{stem}.py", f"{stem}/__init__.py"):
+                # `from . import x` names the package itself: its __init__.py only
+                files = (f"{stem}.py", f"{stem}/__init__.py") if end else (f"{stem}/__init__.py",)
+                for file in files:
                     if file in self.entities and not self.entities[file].qualified:
                         return self._with_definition(file, parts[end:])
             return []

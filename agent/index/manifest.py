@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -205,12 +206,22 @@ class Manifest:
                                 (name.rsplit(".", 1)[-1],))
         return [ReferenceRecord(*row) for row in rows]
 
-    def symbols_stamp(self) -> tuple:
-        """Changes whenever a definition or reference is added or dropped (rows are
-        replaced, never updated, so their ids move): what a cached graph is keyed by."""
-        return tuple(self._db.execute(
-            "SELECT (SELECT count(*) FROM definitions), (SELECT total(rowid) FROM definitions),"
-            " (SELECT count(*) FROM refs), (SELECT total(rowid) FROM refs)").fetchone())
+    def lines_containing(self, fragment: str, limit: int = 20) -> list[tuple[str, int]]:
+        """(path, line) of the indexed lines holding `fragment` exactly, at most `limit`
+        chunks' worth (a scan of the chunks' text: for a few literal strings per query)."""
+        rows = self._db.execute("SELECT path, start_line, text FROM chunks WHERE instr(text, ?) "
+                                "LIMIT ?", (fragment, limit))
+        found: dict[tuple[str, int], None] = {}
+        for path, start, text in rows:
+            for offset, line in enumerate(text.split("\n")):
+                if fragment in line:
+                    found.setdefault((path, start + offset))
+        return list(found)
+
+    def symbols_stamp(self) -> str | None:
+        """A token that changes with every commit that writes or drops definitions and
+        references (`commit`): what a cached entity graph is keyed by."""
+        return self.get("symbols")
 
     def all_references(self) -> Iterator[ReferenceRecord]:
         for row in self._db.execute("SELECT * FROM refs ORDER BY path, line"):
@@ -228,6 +239,7 @@ class Manifest:
         lists; it is journaled so that it is deleted even if this process dies next.
         """
         garbage: list[str] = []
+        removed = list(removed)
         with self._transaction():
             for update in updates:
                 new_ids = {c.id for c in update.chunks}
@@ -247,6 +259,9 @@ class Manifest:
                 self._db.execute("DELETE FROM files WHERE path = ?", (path,))
             self._db.executemany("INSERT OR REPLACE INTO journal VALUES (?, 'garbage')",
                                  [(i,) for i in garbage])
+            if updates or removed:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('symbols', ?)",
+                                 (uuid.uuid4().hex,))
         return garbage
 
     def touch(self, records: list[FileRecord]) -> None:

@@ -12,8 +12,8 @@ definition, each turned into a ranking and fused by reciprocal rank (RRF_K):
   what they invoke and what invokes them, and from a test to the code it exercises.
 
 Files are ranked from their definitions as well as from their chunks and the files the
-text names (`mentions.py`), and definitions then follow their file's rank, so the functions
-listed first are those of the files listed first.
+text names (`mentions.py`), and a definition's score then gets its file's added, so the
+functions listed first are mostly those of the files listed first.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from codeagent.index.graph import INHERITS, INVOKES, CodeGraph
+from codeagent.index.graph import INVOKES, CodeGraph
 from codeagent.retrieval.mentions import RRF_K, Mentions, files_of_chunks, fuse, is_peripheral
 
 AGG_CHUNKS = 2
@@ -33,7 +33,17 @@ MAX_NAMED = 5
 SPREAD = 0.5
 """What a definition passes to each one it is linked to: this share of its score."""
 FRAME_WEIGHT = 2.0
+LAST_FRAME_WEIGHT = 4.0
+MAX_AMBIGUOUS = 2
+"""A frame's function whose file is not here counts when at most this many define it."""
 
+# `ValueError: bad value 'x'`, the last line of a traceback: its text minus the parts that
+# vary (quoted values, numbers) is what the code that raised it spells out.
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Warning)\s*:\s*(.+?)\s*$", re.M)
+_VARIABLE = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\b\d[\d.]*\b|\{[^}]*\}|<[^>]*>")
+MAX_ERROR_SITES = 5
+MAX_ERRORS = 3
+"""Error lines looked up per text (each is a scan of the indexed text)."""
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
@@ -45,12 +55,20 @@ class Levers:
     """Definitions scored by the chunks covering them."""
     names: bool = True
     """Definitions scored by the text naming them."""
+    code_names_only: bool = True
+    """Of the words, only those that look like code name definitions."""
+    last_frame: bool = True
+    """The innermost library frame of a traceback counts most (its function, its file)."""
+    moved_frames: bool = True
+    """A frame whose file is not here names its function by name alone."""
+    error_text: bool = True
+    """An error message the report quotes votes for the code that spells it."""
     graph: bool = True
     """Scores spread one step along the entity graph."""
     files_from_definitions: bool = True
     """Files ranked by their best definition too."""
     follow_file: bool = True
-    """Definitions ordered by their file's rank first (else by their own score)."""
+    """Definitions scored with their file's score added (else by their own alone)."""
     file_best_chunks: bool = True
     """Files ranked by their best AGG_CHUNKS chunks (else by their best one)."""
     named_files: bool = True
@@ -68,27 +86,36 @@ class EntityRanking:
 
 
 def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentions: Mentions,
-         levers: Levers = Levers()) -> EntityRanking:
+         levers: Levers = Levers(),
+         lines_containing: Callable[[str], list[tuple[str, int]]] | None = None,
+         ) -> EntityRanking:
     """Files and definitions for `text`, from `chunks` ((path, start_line, end_line) best
-    first), the repository's `graph` and the paths it has (`mentions`)."""
+    first), the repository's `graph` and the paths it has (`mentions`); `lines_containing`
+    finds an error message's text in the indexed files (`Manifest.lines_containing`)."""
     demote = is_peripheral if levers.peripheral_last else None
-    rankings = []
-    if levers.chunks:
-        rankings.append(chunk_scores(chunks, graph))
-    if levers.names:
-        rankings.append(named_definitions(text, graph, mentions))
+    found = chunk_scores(chunks, graph) if levers.chunks else []
+    named = named_definitions(text, graph, mentions, levers) if levers.names else []
+    if levers.error_text and lines_containing is not None:
+        named = _ranked(_sum(named, error_sites(text, graph, lines_containing)))
+    rankings = [r for r in (found, named) if r]
     if levers.graph and rankings:
-        rankings.append(spread(fuse(rankings), graph, demote))
-    definitions = fuse(rankings, demote=demote) if rankings else []
+        rankings.append(spread(named, found, graph))
+    definitions = fuse(rankings, demote=(lambda d: demote(graph.entities[d].path))
+                       if demote else None) if rankings else []
     paths = [path for path, _, _ in chunks]
     file_rankings = [files_of_chunks(paths) if levers.file_best_chunks
                      else files_of_chunks(paths, best=1)]
     if levers.named_files:
         file_rankings.append(mentions.named_files(text))
+    frames = mentions.frames(text)
+    if levers.last_frame and (innermost := innermost_frame(frames)) is not None:
+        file_rankings.append([(frames[innermost][0], 1.0)])
     if levers.files_from_definitions and definitions:
         file_rankings.append(best_per_file(definitions, graph))
     files = fuse(file_rankings, demote=demote)
     if levers.follow_file:
+        # a definition's score plus its file's: the first functions listed are mostly
+        # those of the first files, and a strong one in the second file still comes early
         file_score = dict(files)
         definitions = sorted(
             ((d, file_score.get(graph.entities[d].path, 0.0) + s) for d, s in definitions),
@@ -102,7 +129,7 @@ def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph) -> list[t
     scores: dict[str, float] = defaultdict(float)
     counted: Counter[str] = Counter()
     for rank_, (path, start, end) in enumerate(chunks, 1):
-        inside = {graph.enclosing(path, line) for line in range(start, end + 1)}
+        inside = {owner(graph, graph.enclosing(path, line)) for line in range(start, end + 1)}
         for entity in inside:
             if entity != path and counted[entity] < AGG_CHUNKS:
                 scores[entity] += 1.0 / (RRF_K + rank_)
@@ -110,42 +137,127 @@ def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph) -> list[t
     return _ranked(scores)
 
 
-def named_definitions(text: str, graph: CodeGraph, mentions: Mentions) -> list[tuple[str, float]]:
-    """The definitions the text names: a traceback frame's function in its file counts
-    FRAME_WEIGHT; any other name that at most MAX_NAMED definitions have counts 1 split
-    between them (`Class.method` only those qualified so)."""
+def named_definitions(text: str, graph: CodeGraph, mentions: Mentions,
+                      levers: Levers = Levers()) -> list[tuple[str, float]]:
+    """The definitions the text names. A traceback frame's function in its file counts
+    FRAME_WEIGHT, the innermost frame in library code LAST_FRAME_WEIGHT; a frame whose file
+    is not here (moved since the reporter's version) names its function if few places
+    define it. Any other name counts 1, split between the definitions having it, when it
+    looks like code (`is_code_name`) and at most MAX_NAMED do; functions local to another
+    function are never meant."""
     votes: dict[str, float] = defaultdict(float)
-    for path, function in mentions.frames(text):
-        for entity in graph.definitions_in(path):
-            if entity.name == function:
-                votes[entity.id] += FRAME_WEIGHT
-    for name in _NAME.findall(text):
+    frames = mentions.frames(text)
+    innermost = innermost_frame(frames) if levers.last_frame else None
+    for position, (path, function) in enumerate(frames):
+        if path is not None:
+            targets = [e.id for e in graph.definitions_in(path) if e.name == function]
+        elif levers.moved_frames and not function.startswith("<"):
+            targets = graph.by_name.get(function, [])
+            targets = targets if len(targets) <= MAX_AMBIGUOUS else []
+        else:
+            targets = []
+        weight = LAST_FRAME_WEIGHT if position == innermost else FRAME_WEIGHT
+        for target in targets:
+            votes[owner(graph, target)] += weight / len(targets)
+    for match in _NAME.finditer(text):
+        name = match.group(0)
+        if levers.code_names_only and not is_code_name(name, text, match.start(), match.end()):
+            continue
         parts = name.split(".")
         found = [d for d in graph.by_name.get(parts[-1], ())
-                 if graph.entities[d].qualified == name
-                 or graph.entities[d].qualified.endswith("." + name)
-                 or (len(parts) > 1 and graph.entities[d].qualified == parts[-1])]
+                 if (graph.entities[d].qualified == name
+                     or graph.entities[d].qualified.endswith("." + name)
+                     or (len(parts) > 1 and graph.entities[d].qualified == parts[-1]))
+                 and not is_local(graph, d)]
         if 0 < len(found) <= MAX_NAMED:
             for d in found:
                 votes[d] += 1.0 / len(found)
     return _ranked(votes)
 
 
-def spread(seeds: list[tuple[str, float]], graph: CodeGraph,
-           demote: Callable[[str], bool] | None, top: int = 20) -> list[tuple[str, float]]:
-    """One step along the graph from the `top` seeds: each passes SPREAD of its score to
-    the definitions it invokes or inherits from and to those invoking it; a test passes
-    to the code it invokes only (its callers are other tests)."""
-    scores: dict[str, float] = defaultdict(float)
-    for entity, score in seeds[:top]:
-        if entity not in graph.entities:
-            continue
-        test = demote is not None and demote(graph.entities[entity].path)
-        for target, kind, outgoing in graph.neighbours(entity):
-            if kind not in (INVOKES, INHERITS) or (test and not outgoing):
+def innermost_frame(frames: list[tuple[str | None, str]]) -> int | None:
+    """The position in `frames` of the last one in the repository's library code (not a
+    test's, not the reporter's script): where the error surfaced."""
+    library = [i for i, (path, _) in enumerate(frames)
+               if path is not None and not is_peripheral(path)]
+    return library[-1] if library else None
+
+
+def error_sites(text: str, graph: CodeGraph,
+                lines_containing: Callable[[str], list[tuple[str, int]]]) -> list[tuple[str, float]]:
+    """The definitions holding the text of an error message the report quotes
+    (`SomeError: text`): its longest literal pieces, when at most MAX_ERROR_SITES lines
+    have them, vote for the definitions around those lines."""
+    votes: dict[str, float] = defaultdict(float)
+    for message in _ERROR_LINE.findall(text)[:MAX_ERRORS]:
+        pieces = sorted((p.strip(" .,:;!?()[]{}") for p in _VARIABLE.split(message)),
+                        key=len, reverse=True)
+        for piece in pieces[:2]:
+            if len(piece) < 16 or piece.count(" ") < 2:
                 continue
-            if graph.entities[target].qualified:
-                scores[target] += SPREAD * score
+            sites = lines_containing(piece)
+            if 0 < len(sites) <= MAX_ERROR_SITES:
+                for path, line in sites:
+                    votes[owner(graph, graph.enclosing(path, line))] += 1.0 / len(sites)
+    return _ranked({e: v for e, v in votes.items() if graph.entities.get(e, None) is not None
+                    and graph.entities[e].qualified})
+
+
+def is_code_name(name: str, text: str, start: int, end: int) -> bool:
+    """Whether a word of a report is meant as code: dotted, snake_case, camelCase or
+    Capitalized, called (`name(`) or in backticks; not a plain word of the prose (`load`,
+    `error`, `map` are defined in many repositories and mean nothing there)."""
+    if len(name) < 3:
+        return False
+    if "." in name or "_" in name or any(c.isupper() for c in name[1:]) or name[0].isupper():
+        return True
+    after = text[end:end + 1]
+    return after == "(" or (text[start - 1:start] == "`" and after == "`")
+
+
+def is_local(graph: CodeGraph, entity: str) -> bool:
+    """A definition inside a function (a closure, a test's helper)."""
+    return _parent(graph, entity) is not None
+
+
+def owner(graph: CodeGraph, entity: str) -> str:
+    """The definition a local one belongs to (`f.inner` -> `f`): where its code counts, as
+    a change to a closure is a change to its function."""
+    while (parent := _parent(graph, entity)) is not None:
+        entity = parent
+    return entity
+
+
+def _parent(graph: CodeGraph, entity: str) -> str | None:
+    """The function or method `entity` is defined in, if any."""
+    e = graph.entities.get(entity)
+    if e is None or "." not in e.qualified:
+        return None
+    parent = f"{e.path}:{e.qualified.rsplit('.', 1)[0]}"
+    kind = graph.entities[parent].kind if parent in graph.entities else None
+    return parent if kind in ("function", "method") else None
+
+
+def spread(named: list[tuple[str, float]], found: list[tuple[str, float]], graph: CodeGraph,
+           top: int = 10) -> list[tuple[str, float]]:
+    """One step along the graph: the `top` definitions the text names pass SPREAD of
+    their score, shared, to their callers (a bug shows in a function and is often in the
+    one that calls it wrongly); the `top` tests among the named and found pass theirs to
+    the library code they invoke (a failing test points at what it exercises)."""
+    scores: dict[str, float] = defaultdict(float)
+    for entity, score in named[:top]:
+        callers = {e.target for e in graph.callers(entity)
+                   if graph.entities[e.target].qualified
+                   and not is_peripheral(graph.entities[e.target].path)}
+        for caller in callers:
+            scores[caller] += SPREAD * score / len(callers)
+    tests = [(e, s) for e, s in named + found if is_peripheral(graph.entities[e].path)]
+    for entity, score in sorted(tests, key=lambda item: -item[1])[:top]:
+        used = {e.target for e in graph.out.get(entity, ()) if e.kind == INVOKES
+                and graph.entities[e.target].qualified
+                and not is_peripheral(graph.entities[e.target].path)}
+        for target in used:
+            scores[target] += SPREAD * score / len(used)
     return _ranked(scores)
 
 
@@ -155,6 +267,14 @@ def best_per_file(definitions: list[tuple[str, float]], graph: CodeGraph) -> lis
         path = graph.entities[entity].path
         best.setdefault(path, score)
     return _ranked(best)
+
+
+def _sum(*rankings: list[tuple[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = defaultdict(float)
+    for ranking in rankings:
+        for entity, score in ranking:
+            total[entity] += score
+    return total
 
 
 def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:

@@ -137,17 +137,19 @@ class Mentions:
                 votes[path] += 1.0
         return _ranked(votes)
 
-    def frames(self, text: str) -> list[tuple[str, str]]:
-        """(repository path, function) of each traceback frame in `text` whose file is in
-        the repository, in the order written."""
+    def frames(self, text: str) -> list[tuple[str | None, str]]:
+        """(repository path, function) of each traceback frame in `text`, in the order
+        written (the innermost last); the path is None when it names no one file here (a
+        file moved since the reporter's version, or the reporter's own script)."""
         found = []
         for pattern in (_FRAME, _IPYTHON_FRAME):
             for match in pattern.finditer(text):
                 function = (match.group(2) or "").rsplit(".", 1)[-1]
-                paths = self._by_path(match.group(1))
-                if function and len(paths) == 1:
-                    found.append((paths[0], function))
-        return found
+                if function:
+                    paths = self._by_path(match.group(1))
+                    found.append((match.start(), paths[0] if len(paths) == 1 else None,
+                                  function))
+        return [(path, function) for _, path, function in sorted(found)]
 
     def _by_path(self, raw: str) -> list[str]:
         """The repository files a written path means: the longest tail of it that names

@@ -56,7 +56,8 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
     found = fusion.multi_query(
         searcher.vector_index, searcher.repo_data, variants, k, read_lines=read_lines,
         reranker=reranker, keywords=searcher.keywords,
-        entities=lambda chunks: functions.rank(question, chunks, graph, mentions))
+        entities=lambda chunks: functions.rank(question, chunks, graph, mentions,
+                                               lines_containing=searcher.manifest.lines_containing))
     return Spans(found.hits, variants, notes + found.notes,
                  [(graph.entities[d], score) for d, score in found.definitions[:k]],
                  reranker is not None)
@@ -73,8 +74,8 @@ class KeywordSearcher:
 
         self.repo, self.repo_data = repo, data_dir(repo)
         self.manifest, self.keywords = quick.manifest, quick.keywords
+        self._quick = quick
         self._mentions: Any = None
-        self._graph: Any = None
 
     def mentions(self) -> Any:
         if self._mentions is None:
@@ -84,8 +85,10 @@ class KeywordSearcher:
         return self._mentions
 
     def graph(self) -> Any:
-        if self._graph is None:
+        """The quick index's graph, kept on it: this searcher is made again for every
+        search, the quick index is not (it never changes)."""
+        if getattr(self._quick, "graph", None) is None:
             from codeagent.index.graph import load_graph
 
-            self._graph = load_graph(self.manifest)
-        return self._graph
+            self._quick.graph = load_graph(self.manifest)
+        return self._quick.graph

@@ -2,12 +2,13 @@
 (class_definition name: (identifier) @name) @definition.class
 (function_definition name: (identifier) @name) @definition.function
 
-; References: calls by plain name or attribute, and base classes.
+; References: calls by plain name or attribute, and base classes (`base`: the entity graph's
+; inheritance).
 (call function: (identifier) @name) @reference.call
 (call function: (attribute attribute: (identifier) @name)) @reference.call
-(class_definition superclasses: (argument_list (identifier) @name)) @reference.class
+(class_definition superclasses: (argument_list (identifier) @name)) @reference.base
 (class_definition
-  superclasses: (argument_list (attribute attribute: (identifier) @name))) @reference.class
+  superclasses: (argument_list (attribute attribute: (identifier) @name))) @reference.base
 
 ; Imports, as dotted names the graph resolves to files and definitions: `import a.b` is
 ; `a.b`; `from a.b import c, d as e` is `a.b.c` and `a.b.d` (@module is prefixed); `from
