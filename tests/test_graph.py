@@ -150,3 +150,16 @@ def test_find_symbol_names_callers_callees_and_subclasses(tmp_path, settings_for
     assert "subclassed by: Cart (shop/cart.py)" in basket
     # the same session sees the update: the graph follows the index
     assert "shop/pricing.py:10 (again)" in after
+
+
+def test_the_graph_spreads_a_named_function_to_its_callers_and_a_test_to_its_code(
+        tmp_path, settings_for, mock_embedding):
+    from codeagent.retrieval.functions import spread
+
+    graph = build(tmp_path, PACKAGE, settings_for, mock_embedding)
+    # a report naming total_price: its caller gets a share; a test seen: what it calls
+    linked = dict(spread([("shop/pricing.py:total_price", 1.0)], [], graph))
+    assert linked == {"shop/cart.py:Cart.checkout": 0.5}
+    linked = dict(spread([], [("tests/test_cart.py:test_checkout", 1.0),
+                              ("shop/tax.py:apply_tax", 2.0)], graph))
+    assert linked == {"shop/cart.py:Cart": 0.25, "shop/cart.py:Cart.checkout": 0.25}

@@ -63,8 +63,10 @@ class Levers:
     """A frame whose file is not here names its function by name alone."""
     error_text: bool = True
     """An error message the report quotes votes for the code that spells it."""
-    graph: bool = True
-    """Scores spread one step along the entity graph."""
+    graph_callers: bool = True
+    """A named definition's score spread to its callers (entity graph, one step)."""
+    graph_tests: bool = True
+    """A test's score spread to the library code it invokes (entity graph, one step)."""
     files_from_definitions: bool = True
     """Files ranked by their best definition too."""
     follow_file: bool = True
@@ -98,8 +100,13 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     if levers.error_text and lines_containing is not None:
         named = _ranked(_sum(named, error_sites(text, graph, lines_containing)))
     rankings = [r for r in (found, named) if r]
-    if levers.graph and rankings:
-        rankings.append(spread(named, found, graph))
+    if (levers.graph_callers or levers.graph_tests) and rankings:
+        # The graph moves evidence between candidates; it adds none of its own (a caller
+        # nothing else points at would push a found function out of the first places).
+        known = {e for e, _ in found} | {e for e, _ in named}
+        linked = spread(named if levers.graph_callers else [],
+                        found + named if levers.graph_tests else [], graph)
+        rankings.append([(e, v) for e, v in linked if e in known])
     definitions = fuse(rankings, demote=(lambda d: demote(graph.entities[d].path))
                        if demote else None) if rankings else []
     paths = [path for path, _, _ in chunks]
@@ -238,12 +245,13 @@ def _parent(graph: CodeGraph, entity: str) -> str | None:
     return parent if kind in ("function", "method") else None
 
 
-def spread(named: list[tuple[str, float]], found: list[tuple[str, float]], graph: CodeGraph,
+def spread(named: list[tuple[str, float]], seen: list[tuple[str, float]], graph: CodeGraph,
            top: int = 10) -> list[tuple[str, float]]:
-    """One step along the graph: the `top` definitions the text names pass SPREAD of
-    their score, shared, to their callers (a bug shows in a function and is often in the
-    one that calls it wrongly); the `top` tests among the named and found pass theirs to
-    the library code they invoke (a failing test points at what it exercises)."""
+    """One step along the graph: the `top` definitions the text names (`named`) pass
+    SPREAD of their score, shared, to their callers (a bug shows in a function and is
+    often in the one that calls it wrongly); the `top` tests among `seen` pass theirs,
+    shared, to the library code they invoke (a failing test points at what it exercises).
+    Scores are compared within each list only (they are ranks to `fuse`)."""
     scores: dict[str, float] = defaultdict(float)
     for entity, score in named[:top]:
         callers = {e.target for e in graph.callers(entity)
@@ -251,7 +259,7 @@ def spread(named: list[tuple[str, float]], found: list[tuple[str, float]], graph
                    and not is_peripheral(graph.entities[e.target].path)}
         for caller in callers:
             scores[caller] += SPREAD * score / len(callers)
-    tests = [(e, s) for e, s in named + found if is_peripheral(graph.entities[e].path)]
+    tests = [(e, s) for e, s in seen if is_peripheral(graph.entities[e].path)]
     for entity, score in sorted(tests, key=lambda item: -item[1])[:top]:
         used = {e.target for e in graph.out.get(entity, ()) if e.kind == INVOKES
                 and graph.entities[e.target].qualified
