@@ -53,8 +53,12 @@ class Levers:
 
     chunks: bool = True
     """Definitions scored by the chunks covering them."""
+    line_share: bool = True
+    """A chunk's score split by the lines each definition holds of it."""
     names: bool = True
-    """Definitions scored by the text naming them."""
+    """Definitions scored by the text naming them (traceback frames, code names)."""
+    prose_names_files_only: bool = True
+    """The names in the prose rank files only, not the functions."""
     code_names_only: bool = True
     """Of the words, only those that look like code name definitions."""
     last_frame: bool = True
@@ -95,20 +99,28 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     first), the repository's `graph` and the paths it has (`mentions`); `lines_containing`
     finds an error message's text in the indexed files (`Manifest.lines_containing`)."""
     demote = is_peripheral if levers.peripheral_last else None
-    found = chunk_scores(chunks, graph) if levers.chunks else []
-    named = named_definitions(text, graph, mentions, levers) if levers.names else []
+    demote_entity = (lambda d: demote(graph.entities[d].path)) if demote else None
+    found = chunk_scores(chunks, graph, levers.line_share) if levers.chunks else []
+    framed = frame_definitions(text, graph, mentions, levers) if levers.names else []
     if levers.error_text and lines_containing is not None:
-        named = _ranked(_sum(named, error_sites(text, graph, lines_containing)))
-    rankings = [r for r in (found, named) if r]
-    if (levers.graph_callers or levers.graph_tests) and rankings:
+        framed = _ranked(_sum(framed, error_sites(text, graph, lines_containing)))
+    worded = word_definitions(text, graph, levers) if levers.names else []
+    evidence = [r for r in (found, framed) if r]
+    if (levers.graph_callers or levers.graph_tests) and (evidence or worded):
         # The graph moves evidence between candidates; it adds none of its own (a caller
         # nothing else points at would push a found function out of the first places).
+        named = _ranked(_sum(framed, worded))
         known = {e for e, _ in found} | {e for e, _ in named}
         linked = spread(named if levers.graph_callers else [],
                         found + named if levers.graph_tests else [], graph)
-        rankings.append([(e, v) for e, v in linked if e in known])
-    definitions = fuse(rankings, demote=(lambda d: demote(graph.entities[d].path))
-                       if demote else None) if rankings else []
+        evidence.append([(e, v) for e, v in linked if e in known])
+    # The functions a report's prose names rank files (the file of an API the reporter
+    # called is near the bug); as functions, they are the API, seldom the broken code.
+    with_words = evidence + ([worded] if worded else [])
+    definitions = fuse(evidence if levers.prose_names_files_only else with_words,
+                       demote=demote_entity)
+    for_files = fuse(with_words, demote=demote_entity) if levers.prose_names_files_only \
+        else definitions
     paths = [path for path, _, _ in chunks]
     file_rankings = [files_of_chunks(paths) if levers.file_best_chunks
                      else files_of_chunks(paths, best=1)]
@@ -117,8 +129,8 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     frames = mentions.frames(text)
     if levers.last_frame and (innermost := innermost_frame(frames)) is not None:
         file_rankings.append([(frames[innermost][0], 1.0)])
-    if levers.files_from_definitions and definitions:
-        file_rankings.append(best_per_file(definitions, graph))
+    if levers.files_from_definitions and for_files:
+        file_rankings.append(best_per_file(for_files, graph))
     files = fuse(file_rankings, demote=demote)
     if levers.follow_file:
         # a definition's score plus its file's: the first functions listed are mostly
@@ -130,28 +142,52 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     return EntityRanking(files, definitions)
 
 
-def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph) -> list[tuple[str, float]]:
+def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph,
+                 line_share: bool = True) -> list[tuple[str, float]]:
     """Definitions by the chunks covering them: the innermost definitions of a chunk's
-    lines share its reciprocal rank."""
+    lines get its reciprocal rank, each in proportion to the lines it holds (`line_share`;
+    else each all of it): a class is not found by the blank lines between its methods."""
     scores: dict[str, float] = defaultdict(float)
     counted: Counter[str] = Counter()
     for rank_, (path, start, end) in enumerate(chunks, 1):
-        inside = {owner(graph, graph.enclosing(path, line)) for line in range(start, end + 1)}
-        for entity in inside:
+        lines = Counter(owner(graph, graph.enclosing(path, line)) for line in range(start, end + 1))
+        total = sum(lines.values())
+        for entity, held in lines.items():
             if entity != path and counted[entity] < AGG_CHUNKS:
-                scores[entity] += 1.0 / (RRF_K + rank_)
+                scores[entity] += (held / total if line_share else 1.0) / (RRF_K + rank_)
                 counted[entity] += 1
     return _ranked(scores)
 
 
-def named_definitions(text: str, graph: CodeGraph, mentions: Mentions,
+def word_definitions(text: str, graph: CodeGraph,
+                     levers: Levers = Levers()) -> list[tuple[str, float]]:
+    """The definitions the prose names: a name counts 1, split between the definitions
+    having it, when it looks like code (`is_code_name`) and at most MAX_NAMED do
+    (`Class.method` only those qualified so); functions local to another function are
+    never meant."""
+    votes: dict[str, float] = defaultdict(float)
+    for match in _NAME.finditer(text):
+        name = match.group(0)
+        if levers.code_names_only and not is_code_name(name, text, match.start(), match.end()):
+            continue
+        parts = name.split(".")
+        found = [d for d in graph.by_name.get(parts[-1], ())
+                 if (graph.entities[d].qualified == name
+                     or graph.entities[d].qualified.endswith("." + name)
+                     or (len(parts) > 1 and graph.entities[d].qualified == parts[-1]))
+                 and not is_local(graph, d)]
+        if 0 < len(found) <= MAX_NAMED:
+            for d in found:
+                votes[d] += 1.0 / len(found)
+    return _ranked(votes)
+
+
+def frame_definitions(text: str, graph: CodeGraph, mentions: Mentions,
                       levers: Levers = Levers()) -> list[tuple[str, float]]:
-    """The definitions the text names. A traceback frame's function in its file counts
-    FRAME_WEIGHT, the innermost frame in library code LAST_FRAME_WEIGHT; a frame whose file
-    is not here (moved since the reporter's version) names its function if few places
-    define it. Any other name counts 1, split between the definitions having it, when it
-    looks like code (`is_code_name`) and at most MAX_NAMED do; functions local to another
-    function are never meant."""
+    """The definitions of the text's traceback frames: a frame's function in its file
+    counts FRAME_WEIGHT, the innermost frame in library code LAST_FRAME_WEIGHT; a frame
+    whose file is not here (moved since the reporter's version) names its function if few
+    places define it."""
     votes: dict[str, float] = defaultdict(float)
     frames = mentions.frames(text)
     innermost = innermost_frame(frames) if levers.last_frame else None
@@ -166,19 +202,6 @@ def named_definitions(text: str, graph: CodeGraph, mentions: Mentions,
         weight = LAST_FRAME_WEIGHT if position == innermost else FRAME_WEIGHT
         for target in targets:
             votes[owner(graph, target)] += weight / len(targets)
-    for match in _NAME.finditer(text):
-        name = match.group(0)
-        if levers.code_names_only and not is_code_name(name, text, match.start(), match.end()):
-            continue
-        parts = name.split(".")
-        found = [d for d in graph.by_name.get(parts[-1], ())
-                 if (graph.entities[d].qualified == name
-                     or graph.entities[d].qualified.endswith("." + name)
-                     or (len(parts) > 1 and graph.entities[d].qualified == parts[-1]))
-                 and not is_local(graph, d)]
-        if 0 < len(found) <= MAX_NAMED:
-            for d in found:
-                votes[d] += 1.0 / len(found)
     return _ranked(votes)
 
 
