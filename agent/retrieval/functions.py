@@ -57,8 +57,6 @@ class Levers:
     """A chunk's score split by the lines each definition holds of it."""
     names: bool = True
     """Definitions scored by the text naming them (traceback frames, code names)."""
-    prose_names_files_only: bool = True
-    """The names in the prose rank files only, not the functions."""
     code_names_only: bool = True
     """Of the words, only those that look like code name definitions."""
     last_frame: bool = True
@@ -101,26 +99,19 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     demote = is_peripheral if levers.peripheral_last else None
     demote_entity = (lambda d: demote(graph.entities[d].path)) if demote else None
     found = chunk_scores(chunks, graph, levers.line_share) if levers.chunks else []
-    framed = frame_definitions(text, graph, mentions, levers) if levers.names else []
+    named = _ranked(_sum(frame_definitions(text, graph, mentions, levers),
+                         word_definitions(text, graph, levers))) if levers.names else []
     if levers.error_text and lines_containing is not None:
-        framed = _ranked(_sum(framed, error_sites(text, graph, lines_containing)))
-    worded = word_definitions(text, graph, levers) if levers.names else []
-    evidence = [r for r in (found, framed) if r]
-    if (levers.graph_callers or levers.graph_tests) and (evidence or worded):
+        named = _ranked(_sum(named, error_sites(text, graph, lines_containing)))
+    evidence = [r for r in (found, named) if r]
+    if (levers.graph_callers or levers.graph_tests) and evidence:
         # The graph moves evidence between candidates; it adds none of its own (a caller
         # nothing else points at would push a found function out of the first places).
-        named = _ranked(_sum(framed, worded))
         known = {e for e, _ in found} | {e for e, _ in named}
         linked = spread(named if levers.graph_callers else [],
                         found + named if levers.graph_tests else [], graph)
         evidence.append([(e, v) for e, v in linked if e in known])
-    # The functions a report's prose names rank files (the file of an API the reporter
-    # called is near the bug); as functions, they are the API, seldom the broken code.
-    with_words = evidence + ([worded] if worded else [])
-    definitions = fuse(evidence if levers.prose_names_files_only else with_words,
-                       demote=demote_entity)
-    for_files = fuse(with_words, demote=demote_entity) if levers.prose_names_files_only \
-        else definitions
+    definitions = fuse(evidence, demote=demote_entity)
     paths = [path for path, _, _ in chunks]
     file_rankings = [files_of_chunks(paths) if levers.file_best_chunks
                      else files_of_chunks(paths, best=1)]
@@ -129,8 +120,8 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
     frames = mentions.frames(text)
     if levers.last_frame and (innermost := innermost_frame(frames)) is not None:
         file_rankings.append([(frames[innermost][0], 1.0)])
-    if levers.files_from_definitions and for_files:
-        file_rankings.append(best_per_file(for_files, graph))
+    if levers.files_from_definitions and definitions:
+        file_rankings.append(best_per_file(definitions, graph))
     files = fuse(file_rankings, demote=demote)
     if levers.follow_file:
         # a definition's score plus its file's: the first functions listed are mostly

@@ -53,10 +53,13 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
                                               pick_device(settings.embed_device))
         notes += [rerank_note] if rerank_note else []
     mentions, graph = searcher.mentions(), searcher.graph()
+    # The LLM's rewrites name the code it expects (`NewLRUCache`): names count from them
+    # too. Heuristic variants are pieces of the question, which already counts.
+    named_in = "\n".join(variants) if llm is not None and not variant_note else question
     found = fusion.multi_query(
         searcher.vector_index, searcher.repo_data, variants, k, read_lines=read_lines,
         reranker=reranker, keywords=searcher.keywords,
-        entities=lambda chunks: functions.rank(question, chunks, graph, mentions,
+        entities=lambda chunks: functions.rank(named_in, chunks, graph, mentions,
                                                lines_containing=searcher.manifest.lines_containing))
     return Spans(found.hits, variants, notes + found.notes,
                  [(graph.entities[d], score) for d, score in found.definitions[:k]],
