@@ -45,7 +45,7 @@ def main() -> None:
                if line.strip()][:args.queries]
     entities = functions.rank
 
-    def files_only(text, chunks, graph, mentions, levers=None):  # the previous ranking
+    def files_only(text, chunks, graph, mentions, **_):  # the previous ranking
         return functions.EntityRanking(mentions.rank_files(text, [p for p, _, _ in chunks]))
 
     ctx.spans(queries[0], args.k)  # warm: model, store, keyword, name and graph indexes

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from codeagent.index.symbols import CONTAINER_KINDS
 
@@ -52,12 +52,11 @@ class Entity:
         return self.qualified.rsplit(".", 1)[-1] if self.qualified else self.path
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     target: str
     kind: str
     line: int
-    """Where the source says it (0 for containment)."""
+    """Where the source first says it (0 for containment)."""
 
 
 class CodeGraph:
@@ -76,6 +75,7 @@ class CodeGraph:
         """(name, path) -> the definitions of that name in that file."""
         self._in_file: dict[str, list[Entity]] = defaultdict(list)
         self._innermost: dict[str, list[str | None]] = {}
+        self._linked: set[tuple[str, str, str]] = set()
         for path in paths:
             self._file(path)
         for d in definitions:
@@ -188,6 +188,11 @@ class CodeGraph:
                                           and around.start_line == ref.line)
 
     def _link(self, source: str, target: str, kind: str, line: int) -> None:
+        """One edge per (source, target, kind): a function calling another five times
+        links them once, at the first call (find_symbol lists every line by name)."""
+        if (source, target, kind) in self._linked:
+            return
+        self._linked.add((source, target, kind))
         self.out[source].append(Edge(target, kind, line))
         self.into[target].append(Edge(source, kind, line))
 
