@@ -724,3 +724,30 @@ def test_a_question_task_is_asked_as_it_is(tmp_path, tiny, mock_embedding):
     assert first_question["content"] == "Where is `parse_header` defined?"
     [row] = map(json.loads, out.read_text().splitlines())
     assert row["found_files"] == ["pkg/reader.py"]
+
+
+def test_an_index_of_another_backend_is_kept_on_it_unless_one_is_asked_for(
+        tmp_path, mock_embedding, monkeypatch):
+    """A workdir indexed by torch, evaluated again where `auto` picks onnx: the checkout's
+    index stays on torch (as `codeagent index` keeps it), instead of a ModelMismatch."""
+    from dataclasses import replace
+
+    from codeagent.evaluation.runs import kept_backend
+    from codeagent.index import embedding as embedding_module
+    from codeagent.index.run import run_index
+
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    run_index(tmp_path, load_settings(tmp_path, environ={}), embedding=mock_embedding)
+    loads = []
+    monkeypatch.setattr(embedding_module, "load_embedding",
+                        lambda *args, **kw: loads.append((args, kw)) or "torch-model")
+    model, info = mock_embedding
+    onnx = (model, replace(info, backend="onnx"))
+    said, loaded = [], {}
+    settings = load_settings(tmp_path, environ={})
+    assert kept_backend(tmp_path, settings, onnx, loaded, said.append) == "torch-model"
+    assert kept_backend(tmp_path, settings, onnx, loaded, said.append) == "torch-model"
+    assert len(loads) == 1 and loads[0][1]["backend"] == "torch" and "torch" in said[0]
+    assert kept_backend(tmp_path, settings, mock_embedding, loaded, said.append) is mock_embedding
+    asked = load_settings(tmp_path, {"embed_backend": "onnx"}, environ={})
+    assert kept_backend(tmp_path, asked, onnx, loaded, said.append) is onnx  # the run says why

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import statistics
 import time
 from collections import defaultdict
@@ -89,6 +90,36 @@ class Run:
     commits: int = 0
 
 
+def kept_backend(repo: Path, settings: Settings, embedding: Any, loaded: dict[str, Any],
+                 say: Say) -> Any:
+    """The embedding for `repo`'s index: `embedding`, unless the index there was embedded
+    by another backend and none was asked for (`auto` picks for new indexes only, as
+    `codeagent index` does): then that backend's, loaded once per run (`loaded`)."""
+    from codeagent.index.embedding import load_embedding
+    from codeagent.index.layout import MANIFEST, data_dir, recorded_backend_of
+    from codeagent.index.manifest import Manifest
+
+    path = data_dir(repo) / MANIFEST
+    if embedding is None or settings.explicit("embed_backend") or not path.exists():
+        return embedding
+    try:
+        manifest = Manifest(path)
+    except sqlite3.DatabaseError:  # outdated or damaged: the index run rebuilds it
+        return embedding
+    try:
+        recorded = recorded_backend_of(manifest) if manifest.get("model") else None
+    finally:
+        manifest.close()
+    model, info = embedding
+    if recorded in (None, info.backend):
+        return embedding
+    if recorded not in loaded:
+        say(f"{repo}: its index was embedded by the {recorded} backend; keeping it there")
+        loaded[recorded] = load_embedding(info.name, info.device, settings.embed_batch_size,
+                                          backend=recorded)
+    return loaded[recorded]
+
+
 def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: Settings,
              modes: Iterable[str], out: Path, embedding: Any = None, say: Say = print,
              progress: Callable[[int], None] | None = None) -> Run:
@@ -96,6 +127,7 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
     from codeagent.index.run import run_index
 
     modes = list(modes)
+    loaded: dict[str, Any] = {}
     done = {(p.instance_id, p.mode) for p in read_predictions(out)}
     run = Run()
     by_repo: dict[str, list[Task]] = defaultdict(list)
@@ -117,15 +149,16 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
                 if not todo:
                     continue
                 checkout.move_to(commit)
+                used = kept_backend(checkout.path, settings, embedding, loaded, say)
                 started = time.monotonic()
-                summary = run_index(checkout.path, settings, embedding=embedding)
+                summary = run_index(checkout.path, settings, embedding=used)
                 run.index_seconds += time.monotonic() - started
                 run.embedded += summary.embedded
                 run.commits += 1
                 say(f"{repo} @ {commit[:10]}: indexed in {time.monotonic() - started:.0f} s "
                     f"({summary.embedded} chunks embedded; {summary.added} files added, "
                     f"{summary.changed} changed, {summary.removed} removed)")
-                localizer = Localizer(checkout.path, settings, embedding=embedding)
+                localizer = Localizer(checkout.path, settings, embedding=used)
                 asker = None
                 try:
                     for task in todo:
@@ -133,7 +166,7 @@ def evaluate(tasks: list[Task], checkouts: Callable[[str], Checkout], settings: 
                             if (task.instance_id, mode) in done:
                                 continue
                             if mode in ANSWER_MODES:
-                                asker = asker or Asker(checkout.path, settings, embedding)
+                                asker = asker or Asker(checkout.path, settings, used)
                                 prediction = predict_answer(asker, localizer, task, mode)
                                 say(f"{task.instance_id} {mode}: {prediction.details['status']}"
                                     f", cited {', '.join(prediction.found_files[:3]) or '-'}"
