@@ -1,5 +1,6 @@
-"""The default localization ranking with one lever removed at a time, on the same retrieval,
-on all tasks and on two halves of them split by repository.
+"""The default localization ranking with one lever changed at a time (each on is turned off,
+each off turned on), on the same retrieval, on all tasks and on two halves of them split by
+repository.
 
     python bench/localize_ablation.py ../shared/bench/swebench-lite-localization.jsonl \\
         --mirrors /work/.mirror --workdir /tmp/evalwork --dump /tmp/localize-dump \\
@@ -11,7 +12,7 @@ retrieval (multi-query, vector and BM25 chunks: paths and lines, best first) wit
 the manifest. Phase 2: each commit's entity graph from its files in the mirror (parsed by
 the index's own `symbols` code, so a dump made before the graph existed serves too), then
 files and definitions ranked from the saved results with every lever (`retrieval.
-functions.Levers`) and with each removed; a Markdown table (metrics: `codeagent.evaluation.
+functions.Levers`) as the product has them and with each changed; a Markdown table (metrics: `codeagent.evaluation.
 metrics`). Retrieval is run once, so the rows differ only by the levers.
 """
 
@@ -124,11 +125,12 @@ def ablate(tasks: list, out: Path, mirrors: Path) -> str:
     from codeagent.index.manifest import Manifest
     from codeagent.retrieval.functions import Levers, rank
 
-    everything = Levers()
-    variants = {"default (all levers)": everything}
+    default = Levers()
+    variants = {"default": default}
     for lever in fields(Levers):
-        variants[f"without {lever.name.replace('_', ' ')}"] = replace(everything,
-                                                                     **{lever.name: False})
+        on = getattr(default, lever.name)
+        variants[f"{'without' if on else 'with'} {lever.name.replace('_', ' ')}"] = replace(
+            default, **{lever.name: not on})
     variants["none (multi-query, best chunk)"] = Levers(**{f.name: False for f in fields(Levers)})
     cache = out / "graphs"
     cache.mkdir(exist_ok=True)
@@ -172,7 +174,7 @@ def table(rows: dict[str, list], repos: list[str]) -> str:
         s = summarize([x for t, x in scored if repos is None or t.repo in repos])
         return s.acc[1], s.acc[5], s.function_recall.get(5, 0.0), s
 
-    base = [figures(rows["default (all levers)"], h) for h in halves]
+    base = [figures(rows["default"], h) for h in halves]
     lines = ["| ranking | Acc@1 | Acc@5 | Acc@10 | MRR | fn R@5 | fn R@10 | no-hint Acc@5 "
              "| half A: Δ Acc@1 / Acc@5 / fn R@5 | half B: Δ Acc@1 / Acc@5 / fn R@5 |",
              "| --- " * 10 + "|"]

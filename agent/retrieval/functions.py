@@ -53,22 +53,28 @@ class Levers:
 
     chunks: bool = True
     """Definitions scored by the chunks covering them."""
-    line_share: bool = True
-    """A chunk's score split by the lines each definition holds of it."""
+    line_share: bool = False
+    """A chunk's score split by the lines each definition holds of it. Off: measured, it
+    changes one task's first file in one half and nothing else."""
     names: bool = True
     """Definitions scored by the text naming them (traceback frames, code names)."""
     code_names_only: bool = True
     """Of the words, only those that look like code name definitions."""
-    last_frame: bool = True
-    """The innermost library frame of a traceback counts most (its function, its file)."""
-    moved_frames: bool = True
-    """A frame whose file is not here names its function by name alone."""
-    error_text: bool = True
-    """An error message the report quotes votes for the code that spells it."""
-    graph_callers: bool = True
-    """A named definition's score spread to its callers (entity graph, one step)."""
-    graph_tests: bool = True
-    """A test's score spread to the library code it invokes (entity graph, one step)."""
+    last_frame: bool = False
+    """The innermost library frame of a traceback counts most (its function, its file).
+    Off: measured, no better than every frame counting alike."""
+    moved_frames: bool = False
+    """A frame whose file is not here names its function by name alone. Off: measured, it
+    changes no task."""
+    error_text: bool = False
+    """An error message the report quotes votes for the code that spells it. Off:
+    measured, it changes no task (the messages reports quote are mostly Python's own)."""
+    graph_callers: bool = False
+    """A named definition's score spread to its callers (entity graph, one step). Off:
+    measured, it lowers function recall in both halves of the benchmark (bench/README.md)."""
+    graph_tests: bool = False
+    """A test's score spread to the library code it invokes (entity graph, one step). Off,
+    for the same reason."""
     files_from_definitions: bool = True
     """Files ranked by their best definition too."""
     follow_file: bool = True
@@ -134,10 +140,10 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
 
 
 def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph,
-                 line_share: bool = True) -> list[tuple[str, float]]:
+                 line_share: bool = False) -> list[tuple[str, float]]:
     """Definitions by the chunks covering them: the innermost definitions of a chunk's
-    lines get its reciprocal rank, each in proportion to the lines it holds (`line_share`;
-    else each all of it): a class is not found by the blank lines between its methods."""
+    lines get its reciprocal rank, each all of it (or in proportion to the lines it holds:
+    `line_share`, so that a class is not found by the blank lines between its methods)."""
     scores: dict[str, float] = defaultdict(float)
     counted: Counter[str] = Counter()
     for rank_, (path, start, end) in enumerate(chunks, 1):
