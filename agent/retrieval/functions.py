@@ -4,16 +4,21 @@ A bug is fixed in a function; the file is where that function lives. Evidence fo
 definition, each turned into a ranking and fused by reciprocal rank (RRF_K):
 
 - chunks: the retrieved chunks (vectors + BM25, best first) give their reciprocal rank to
-  the innermost definitions they cover, each counting its best AGG_CHUNKS chunks;
-- names: the definitions the text names (`Class.method`, `func()`, a backticked name, a
-  traceback frame's function in its file), a name shared by several definitions split
-  between them;
-- the graph (`index.graph`): from those definitions one step along the code's edges, to
-  what they invoke and what invokes them, and from a test to the code it exercises.
+  the innermost definitions they cover (a closure counts for its function), each
+  counting its best AGG_CHUNKS chunks;
+- names: the definitions the text names (a traceback frame's function in its file,
+  `Class.method`, `func()`, a backticked or snake_case name), a name shared by several
+  definitions split between them.
 
-Files are ranked from their definitions as well as from their chunks and the files the
-text names (`mentions.py`), and a definition's score then gets its file's added, so the
-functions listed first are mostly those of the files listed first.
+Files are ranked from their best definition as well as from their chunks and the files
+the text names (`mentions.py`), tests and docs last, and a definition's score then gets its
+file's added, so the functions listed first are mostly those of the files listed first.
+
+Each piece is a `Levers` field, and bench/localize_ablation.py measures each switched. Some
+are off because they did not help on the benchmark: spreading scores along the entity graph
+(to the callers of a named function; from a test to the code it invokes), splitting a
+chunk's score by lines, the innermost frame counting most, frames of moved files, and the
+code that spells an error message the report quotes (bench/README.md has the figures).
 """
 
 from __future__ import annotations
