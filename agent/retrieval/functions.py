@@ -11,14 +11,14 @@ definition, each turned into a ranking and fused by reciprocal rank (RRF_K):
   definitions split between them.
 
 Files are ranked from their best definition as well as from their chunks and the files
-the text names (`mentions.py`), tests and docs last, and a definition's score then gets its
-file's added, so the functions listed first are mostly those of the files listed first.
+the text names (`mentions.py`), tests and docs last.
 
 Each piece is a `Levers` field, and bench/localize_ablation.py measures each switched. Some
 are off because they did not help on the benchmark: spreading scores along the entity graph
 (to the callers of a named function; from a test to the code it invokes), splitting a
-chunk's score by lines, the innermost frame counting most, frames of moved files, and the
-code that spells an error message the report quotes (bench/README.md has the figures).
+chunk's score by lines, the innermost frame counting most, frames of moved files, the
+code that spells an error message the report quotes, and a definition's score raised by
+its file's (bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ class Levers:
     for the same reason."""
     files_from_definitions: bool = True
     """Files ranked by their best definition too."""
-    follow_file: bool = True
-    """Definitions scored with their file's score added (else by their own alone)."""
+    follow_file: bool = False
+    """Definitions scored with their file's score added (else by their own alone). Off:
+    measured, function recall is higher in both halves without it."""
     file_best_chunks: bool = True
     """Files ranked by their best AGG_CHUNKS chunks (else by their best one)."""
     named_files: bool = True
