@@ -57,10 +57,11 @@ def main() -> None:
             ctx.spans(query, args.k)
             seconds[name].append(time.perf_counter() - started)
     functions.rank = entities
-    searcher = ctx.searcher()
-    searcher._graph = None  # the graph resolved anew from the manifest, timed once
+    from codeagent.index import graph
+
+    graph._LOADED.clear()  # the graph resolved anew from the manifest, timed once
     started = time.perf_counter()
-    searcher.graph()
+    ctx.searcher().graph()
     graph_ms = (time.perf_counter() - started) * 1000
     ctx.close()
     p50 = {name: statistics.median(v) for name, v in seconds.items()}

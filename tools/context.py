@@ -138,16 +138,11 @@ class ToolContext:
         return self._manifest
 
     def graph(self) -> Any:
-        """The entity graph (`index.graph.CodeGraph`) of `manifest()`, kept while its
-        definitions and references stay as they are, resolved again once they change."""
+        """The entity graph (`index.graph.CodeGraph`) of `manifest()`, resolved again once
+        its definitions and references change (`load_graph` keeps it until then)."""
         from codeagent.index.graph import load_graph
 
-        manifest = self.manifest()
-        stamp = (id(manifest), manifest.symbols_stamp() or manifest.counts())
-        kept = self.cache.get("graph")
-        if kept is None or kept[0] != stamp:
-            kept = self.cache["graph"] = (stamp, load_graph(manifest))
-        return kept[1]
+        return load_graph(self.manifest())
 
     def close(self) -> None:
         if self._searcher is not None:

@@ -135,17 +135,9 @@ class CodeGraph:
             return found
         return list(candidates) if len(candidates) <= MAX_AMBIGUOUS else []
 
-    def neighbours(self, entity: str) -> list[tuple[str, str, bool]]:
-        """(entity, edge kind, outgoing) for every edge at `entity`."""
-        return ([(e.target, e.kind, True) for e in self.out.get(entity, ())]
-                + [(e.target, e.kind, False) for e in self.into.get(entity, ())])
-
     def callers(self, entity: str) -> list[Edge]:
         """Who invokes (or subclasses) `entity`: edges whose target is the caller."""
         return [e for e in self.into.get(entity, ()) if e.kind in (INVOKES, INHERITS)]
-
-    def __len__(self) -> int:
-        return len(self.entities)
 
     # -- building
 
@@ -261,7 +253,23 @@ def _innermost_by_line(defs: list[Entity]) -> list[str | None]:
     return by_line
 
 
+_LOADED: dict[tuple[str, str], CodeGraph] = {}
+"""(manifest path, symbols stamp) -> its graph: the last few, so the searcher, find_symbol
+and the quick index of one session share one resolution until the symbols change."""
+KEEP_LOADED = 2
+
+
 def load_graph(manifest: Any) -> CodeGraph:
-    """The graph of what `manifest` (an index's Manifest) holds."""
-    return CodeGraph(manifest.all_definitions(), manifest.all_references(),
-                     [p for p, r in manifest.files().items() if r.skipped is None])
+    """The graph of what `manifest` (an index's Manifest) holds, resolved once per state of
+    its symbols (`Manifest.symbols_stamp`)."""
+    stamp = manifest.symbols_stamp()
+    key = (str(manifest.path), stamp)
+    if stamp is not None and key in _LOADED:
+        return _LOADED[key]
+    graph = CodeGraph(manifest.all_definitions(), manifest.all_references(),
+                      [p for p, r in manifest.files().items() if r.skipped is None])
+    if stamp is not None:
+        while len(_LOADED) >= KEEP_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = graph
+    return graph

@@ -37,8 +37,6 @@ class QuickIndex:
     keywords: Any
     """A bm25s.BM25 over the chunks (`keyword_index.build`), None when there are none."""
     files: int
-    graph: Any = None
-    """Its entity graph, resolved on first use (`retrieval.spans.KeywordSearcher`)."""
 
 
 def quick_index(repo: Path, settings: Settings,

@@ -54,7 +54,6 @@ class Searcher:
         self.model_name = self.manifest.get("model") or ""
         self.generation = self.manifest.get("generation")
         self._mentions: Any = None
-        self._graph: Any = None
         self._model: Any = None
         self._encoder: Any = None
         self._vector_index: Any = None
@@ -139,13 +138,11 @@ class Searcher:
         return self._mentions
 
     def graph(self) -> Any:
-        """The index's entity graph (`index.graph.CodeGraph`), resolved on first use and
-        kept while this index is open, as `mentions` is."""
-        if self._graph is None:
-            from codeagent.index.graph import load_graph
+        """The index's entity graph (`index.graph.CodeGraph`; `load_graph` keeps it while
+        the symbols stay as they are)."""
+        from codeagent.index.graph import load_graph
 
-            self._graph = load_graph(self.manifest)
-        return self._graph
+        return load_graph(self.manifest)
 
     def stale(self) -> bool:
         """Another process changed the index since this one was opened: an open store would

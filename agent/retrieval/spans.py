@@ -77,7 +77,6 @@ class KeywordSearcher:
 
         self.repo, self.repo_data = repo, data_dir(repo)
         self.manifest, self.keywords = quick.manifest, quick.keywords
-        self._quick = quick
         self._mentions: Any = None
 
     def mentions(self) -> Any:
@@ -88,10 +87,8 @@ class KeywordSearcher:
         return self._mentions
 
     def graph(self) -> Any:
-        """The quick index's graph, kept on it: this searcher is made again for every
-        search, the quick index is not (it never changes)."""
-        if getattr(self._quick, "graph", None) is None:
-            from codeagent.index.graph import load_graph
+        """The quick index's graph (`load_graph` keeps it: this searcher is made again for
+        every search, the quick index is not)."""
+        from codeagent.index.graph import load_graph
 
-            self._quick.graph = load_graph(self.manifest)
-        return self._quick.graph
+        return load_graph(self.manifest)
