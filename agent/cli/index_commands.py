@@ -96,7 +96,7 @@ def definition_hits(searcher: Any, query: str, hits: list[Any]) -> list[dict[str
 
     graph = searcher.graph()
     ranked = rank(query, [(h.path, h.start_line, h.end_line) for h in hits], graph,
-                  searcher.mentions(), lines_containing=searcher.manifest.lines_containing)
+                  searcher.mentions())
     return [{"path": e.path, "name": e.qualified, "kind": e.kind, "start_line": e.start_line,
              "end_line": e.end_line, "score": round(score, 6)}
             for e, score in ((graph.entities[d], score) for d, score in

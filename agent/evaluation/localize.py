@@ -66,8 +66,7 @@ class Localizer:
             # are ranked too.
             from codeagent.retrieval.functions import rank
 
-            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions(),
-                          lines_containing=self.manifest.lines_containing)
+            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions())
             return Ranking(ranked.files, [d for d, _ in ranked.definitions])
         files = files_by_best_chunk([path for path, _, _ in spans])
         return Ranking(files, self.functions(spans, [p for p, _ in files]))

@@ -167,7 +167,8 @@ class CodeGraph:
                              key=lambda e: (e.start_line, -e.end_line))
             for e in defs:
                 parent = e.qualified.rsplit(".", 1)[0] if "." in e.qualified else ""
-                owner = f"{path}:{parent}" if parent and f"{path}:{parent}" in self.entities else path
+                inside = f"{path}:{parent}"
+                owner = inside if parent and inside in self.entities else path
                 self._link(owner, e.id, CONTAINS, 0)
 
     @staticmethod

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from codeagent.index.graph import INVOKES, CodeGraph
-from codeagent.retrieval.mentions import RRF_K, Mentions, files_of_chunks, fuse, is_peripheral
+from codeagent.retrieval.mentions import (RRF_K, Mentions, files_of_chunks, fuse, is_peripheral,
+                                          ranked)
 
 AGG_CHUNKS = 2
 """A definition's chunk score: its best this many chunks' reciprocal ranks."""
@@ -54,7 +55,8 @@ _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 @dataclass(frozen=True)
 class Levers:
-    """Which evidence is used: all by default; the ablation turns each off in turn."""
+    """Which evidence is used (the defaults are what was measured to help); the ablation
+    switches each in turn."""
 
     chunks: bool = True
     """Definitions scored by the chunks covering them."""
@@ -107,14 +109,16 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
          ) -> EntityRanking:
     """Files and definitions for `text`, from `chunks` ((path, start_line, end_line) best
     first), the repository's `graph` and the paths it has (`mentions`); `lines_containing`
-    finds an error message's text in the indexed files (`Manifest.lines_containing`)."""
+    finds an error message's text in the indexed files (`Manifest.lines_containing`; only
+    for the error_text lever, which is off)."""
     demote = is_peripheral if levers.peripheral_last else None
     demote_entity = (lambda d: demote(graph.entities[d].path)) if demote else None
     found = chunk_scores(chunks, graph, levers.line_share) if levers.chunks else []
-    named = _ranked(_sum(frame_definitions(text, graph, mentions, levers),
-                         word_definitions(text, graph, levers))) if levers.names else []
+    frames = mentions.frames(text)
+    named = ranked(_sum(frame_definitions(frames, graph, levers),
+                        word_definitions(text, graph, levers))) if levers.names else []
     if levers.error_text and lines_containing is not None:
-        named = _ranked(_sum(named, error_sites(text, graph, lines_containing)))
+        named = ranked(_sum(named, error_sites(text, graph, lines_containing)))
     evidence = [r for r in (found, named) if r]
     if (levers.graph_callers or levers.graph_tests) and evidence:
         # The graph moves evidence between candidates; it adds none of its own (a caller
@@ -129,7 +133,6 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
                      else files_of_chunks(paths, best=1)]
     if levers.named_files:
         file_rankings.append(mentions.named_files(text))
-    frames = mentions.frames(text)
     if levers.last_frame and (innermost := innermost_frame(frames)) is not None:
         file_rankings.append([(frames[innermost][0], 1.0)])
     if levers.files_from_definitions and definitions:
@@ -159,7 +162,7 @@ def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph,
             if entity != path and counted[entity] < AGG_CHUNKS:
                 scores[entity] += (held / total if line_share else 1.0) / (RRF_K + rank_)
                 counted[entity] += 1
-    return _ranked(scores)
+    return ranked(scores)
 
 
 def word_definitions(text: str, graph: CodeGraph,
@@ -182,17 +185,16 @@ def word_definitions(text: str, graph: CodeGraph,
         if 0 < len(found) <= MAX_NAMED:
             for d in found:
                 votes[d] += 1.0 / len(found)
-    return _ranked(votes)
+    return ranked(votes)
 
 
-def frame_definitions(text: str, graph: CodeGraph, mentions: Mentions,
+def frame_definitions(frames: list[tuple[str | None, str]], graph: CodeGraph,
                       levers: Levers = Levers()) -> list[tuple[str, float]]:
-    """The definitions of the text's traceback frames: a frame's function in its file
+    """The definitions of traceback frames (`Mentions.frames`): a frame's function in its file
     counts FRAME_WEIGHT, the innermost frame in library code LAST_FRAME_WEIGHT; a frame
     whose file is not here (moved since the reporter's version) names its function if few
     places define it."""
     votes: dict[str, float] = defaultdict(float)
-    frames = mentions.frames(text)
     innermost = innermost_frame(frames) if levers.last_frame else None
     for position, (path, function) in enumerate(frames):
         if path is not None:
@@ -205,7 +207,7 @@ def frame_definitions(text: str, graph: CodeGraph, mentions: Mentions,
         weight = LAST_FRAME_WEIGHT if position == innermost else FRAME_WEIGHT
         for target in targets:
             votes[owner(graph, target)] += weight / len(targets)
-    return _ranked(votes)
+    return ranked(votes)
 
 
 def innermost_frame(frames: list[tuple[str | None, str]]) -> int | None:
@@ -217,7 +219,8 @@ def innermost_frame(frames: list[tuple[str | None, str]]) -> int | None:
 
 
 def error_sites(text: str, graph: CodeGraph,
-                lines_containing: Callable[[str], list[tuple[str, int]]]) -> list[tuple[str, float]]:
+                lines_containing: Callable[[str], list[tuple[str, int]]],
+                ) -> list[tuple[str, float]]:
     """The definitions holding the text of an error message the report quotes
     (`SomeError: text`): its longest literal pieces, when at most MAX_ERROR_SITES lines
     have them, vote for the definitions around those lines."""
@@ -232,7 +235,7 @@ def error_sites(text: str, graph: CodeGraph,
             if 0 < len(sites) <= MAX_ERROR_SITES:
                 for path, line in sites:
                     votes[owner(graph, graph.enclosing(path, line))] += 1.0 / len(sites)
-    return _ranked({e: v for e, v in votes.items() if graph.entities.get(e, None) is not None
+    return ranked({e: v for e, v in votes.items() if graph.entities.get(e, None) is not None
                     and graph.entities[e].qualified})
 
 
@@ -242,7 +245,7 @@ def is_code_name(name: str, text: str, start: int, end: int) -> bool:
     `error`, `map` are defined in many repositories and mean nothing there)."""
     if len(name) < 3:
         return False
-    if "." in name or "_" in name or any(c.isupper() for c in name[1:]) or name[0].isupper():
+    if "." in name or "_" in name or any(c.isupper() for c in name):
         return True
     after = text[end:end + 1]
     return after == "(" or (text[start - 1:start] == "`" and after == "`")
@@ -292,15 +295,16 @@ def spread(named: list[tuple[str, float]], seen: list[tuple[str, float]], graph:
                 and not is_peripheral(graph.entities[e.target].path)}
         for target in used:
             scores[target] += SPREAD * score / len(used)
-    return _ranked(scores)
+    return ranked(scores)
 
 
-def best_per_file(definitions: list[tuple[str, float]], graph: CodeGraph) -> list[tuple[str, float]]:
+def best_per_file(definitions: list[tuple[str, float]],
+                  graph: CodeGraph) -> list[tuple[str, float]]:
     best: dict[str, float] = {}
     for entity, score in definitions:
         path = graph.entities[entity].path
         best.setdefault(path, score)
-    return _ranked(best)
+    return ranked(best)
 
 
 def _sum(*rankings: list[tuple[str, float]]) -> dict[str, float]:
@@ -311,6 +315,4 @@ def _sum(*rankings: list[tuple[str, float]]) -> dict[str, float]:
     return total
 
 
-def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 

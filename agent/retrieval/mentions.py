@@ -135,7 +135,7 @@ class Mentions:
         for match in _DOTTED.finditer(text):
             for path in self._by_dotted(match.group(0)):
                 votes[path] += 1.0
-        return _ranked(votes)
+        return ranked(votes)
 
     def frames(self, text: str) -> list[tuple[str | None, str]]:
         """(repository path, function) of each traceback frame in `text`, in the order
@@ -171,5 +171,6 @@ class Mentions:
         return []
 
 
-def _ranked(votes: Counter[str]) -> list[tuple[str, float]]:
+def ranked(votes: dict[str, float]) -> list[tuple[str, float]]:
+    """Scores as a ranking: best first, ties by name (so every run orders them alike)."""
     return sorted(votes.items(), key=lambda item: (-item[1], item[0]))

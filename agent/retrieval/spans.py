@@ -59,8 +59,7 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
     found = fusion.multi_query(
         searcher.vector_index, searcher.repo_data, variants, k, read_lines=read_lines,
         reranker=reranker, keywords=searcher.keywords,
-        entities=lambda chunks: functions.rank(named_in, chunks, graph, mentions,
-                                               lines_containing=searcher.manifest.lines_containing))
+        entities=lambda chunks: functions.rank(named_in, chunks, graph, mentions))
     return Spans(found.hits, variants, notes + found.notes,
                  [(graph.entities[d], score) for d, score in found.definitions[:k]],
                  reranker is not None)
