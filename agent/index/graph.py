@@ -12,7 +12,7 @@ The index stores, per file, the definitions and references (calls, base classes,
 its syntax tree (`symbols.py`), written with the file's chunks: a changed file changes its
 own rows only, so an index update never parses more than the changed files. The edges are
 resolved from those rows when the graph is loaded (as stack-graphs resolves per-file
-partial graphs at query time), once per open index, again when its symbols changed
+partial graphs at query time), once per state of the symbols
 (`Manifest.symbols_stamp`): about 0.1 s per 20k references. A name is resolved where
 Python looks: the calling file, then the files it imports; else anywhere, if few
 definitions have that name (one defined in many places, `get`, `__init__`, says nothing
