@@ -71,6 +71,51 @@ def test_int8_is_its_own_export_and_auto_never_picks_it(onnx_minilm):
     assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "onnx"
 
 
+def test_int8_leaves_the_feed_forward_outputs_in_fp32(onnx_minilm):
+    import onnx
+
+    model_dir = resolve_model_dir(MINILM)
+    load_embedding(MINILM, "cpu", backend="onnx-int8")
+    fp32 = onnx.load(str(onnx_encoder.exported(model_dir, MINILM, "onnx").path)).graph
+    kept = onnx_encoder.activation_fed_matmuls(fp32)
+    layers = {n.name.split("/")[3] for n in fp32.node if "/encoder/layer." in n.name}
+    assert len(kept) == len(layers) == 6  # one down-projection per layer, nothing else
+    assert all(name.endswith("/output/dense/MatMul") and "attention" not in name
+               for name in kept)
+    int8 = onnx.load(str(onnx_encoder.exported(model_dir, MINILM, "onnx-int8").path)).graph
+    still_fp32 = {n.name for n in int8.node if n.op_type == "MatMul"}
+    assert set(kept) <= still_fp32
+    quantized = [n for n in int8.node if n.op_type == "MatMulInteger"]
+    weights = {i.name: i for i in int8.initializer}
+    scales = [weights[n.input[3]] for n in quantized if n.input[3] in weights]
+    assert quantized and scales and all(len(s.dims) == 1 and s.dims[0] > 1 for s in scales)
+
+
+def test_an_index_of_an_earlier_int8_recipe_is_a_mismatch_not_mixed(tmp_path):
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    (repo / ".codeagent.toml").write_text(f'embed_model = "{MINILM}"\n')
+    run_index(repo, load_settings(repo, {"embed_backend": "onnx-int8"}, environ={}))
+    manifest = open_manifest_readonly(repo)
+    assert (manifest.get("backend"), manifest.get("backend_recipe")) == \
+        ("onnx-int8", onnx_encoder.RECIPES["onnx-int8"])
+    manifest.close()
+    from codeagent.index.manifest import Manifest
+
+    old = Manifest(repo / ".codeagent" / "manifest.sqlite")
+    old.set_many({"backend_recipe": ""})  # as an index of the first recipe reads
+    old.close()
+    for attempt in (lambda: Searcher(repo, load_settings(repo, environ={})),
+                    lambda: run_index(repo, load_settings(repo, environ={}))):
+        with pytest.raises(ModelMismatch, match="earlier onnx-int8 export") as caught:
+            attempt()
+        assert "--rebuild --embed-backend onnx-int8" in caught.value.hint
+    rebuilt = run_index(repo, load_settings(repo, {"embed_backend": "onnx-int8"}, environ={}),
+                        rebuild=True)
+    assert rebuilt.chunks > 0
+    hits = Searcher(repo, load_settings(repo, environ={})).search("follow HTTP redirects", k=1)
+    assert hits[0].path == "net/redirects.py"
+
+
 def test_auto_keeps_torch_where_the_export_fails(monkeypatch, caplog):
     def broken(*args):
         raise RuntimeError("unsupported operator")

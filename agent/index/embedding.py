@@ -51,10 +51,15 @@ class EmbeddingInfo:
     """What runs the model: torch (sentence-transformers), onnx or onnx-int8 (ONNX
     Runtime). Vectors of two backends are not mixed: the index records its backend."""
 
+    recipe: str = "1"
+    """How an ONNX backend's file was made (`onnx_encoder.RECIPES`); recorded like the backend."""
+
     @property
     def identity(self) -> str:
-        """The model and backend, as the embedding cache keys vectors by them."""
-        return self.name if self.backend == "torch" else f"{self.name}#{self.backend}"
+        """The model, backend and recipe, as the embedding cache keys vectors by them."""
+        if self.backend == "torch":
+            return self.name
+        return f"{self.name}#{self.backend}" + ("" if self.recipe == "1" else f"@{self.recipe}")
 
 
 def canonical_name(name: str) -> str:
@@ -237,7 +242,7 @@ def _load_onnx(name: str, path: Path, device: str, batch_size: int, backend: str
 
 def _onnx_encoder(name: str, path: Path, device: str, backend: str, fallback_from: str | None,
                   fallback_reason: str | None) -> tuple[Any, EmbeddingInfo]:
-    from codeagent.index.onnx_encoder import OnnxEncoder, ensure_exported
+    from codeagent.index.onnx_encoder import RECIPES, OnnxEncoder, ensure_exported
 
     if device.split(":")[0] not in ("auto", "cpu"):
         raise UsageError(f"the {backend} backend runs on the CPU, not on {device}",
@@ -253,7 +258,7 @@ def _onnx_encoder(name: str, path: Path, device: str, backend: str, fallback_fro
                                    f"({type(exc).__name__}: {exc})",
                                    "use --embed-backend torch") from exc
     return encoder, EmbeddingInfo(name, encoder.dimension, "cpu", encoder.max_tokens,
-                                  fallback_from, fallback_reason, backend)
+                                  fallback_from, fallback_reason, backend, RECIPES[backend])
 
 
 def token_counter(model: Any) -> Callable[[list[str]], list[int]] | None:

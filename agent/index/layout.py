@@ -58,7 +58,19 @@ def backend_to_use(manifest: Manifest, settings: Settings) -> str:
     recorded = recorded_backend_of(manifest)
     if settings.explicit("embed_backend") and settings.embed_backend not in ("auto", recorded):
         raise backend_mismatch(recorded, settings.embed_backend)
+    if recorded != "torch":
+        from codeagent.index.onnx_encoder import RECIPES
+
+        if (manifest.get("backend_recipe") or "1") != RECIPES.get(recorded):
+            raise recipe_mismatch(recorded)
     return recorded
+
+
+def recipe_mismatch(backend: str) -> ModelMismatch:
+    return ModelMismatch(
+        f"this index was embedded by an earlier {backend} export, made another way than "
+        "today's: its vectors and a query's would not agree",
+        f"re-embed every file: `codeagent index --rebuild --embed-backend {backend}`")
 
 
 def backend_mismatch(recorded: str, asked: str) -> ModelMismatch:

@@ -27,8 +27,8 @@ from typing import Any, Iterator, Protocol
 from codeagent.errors import ModelMismatch
 from codeagent.index.languages import detect_language
 from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, backend_mismatch, backend_to_use,
-                                    collection_name, ensure_data_dir, recorded_backend_of,
-                                    store_stamp)
+                                    collection_name, ensure_data_dir, recipe_mismatch,
+                                    recorded_backend_of, store_stamp)
 from codeagent.index.lock import WriterLock
 from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
                                       Manifest, OutdatedManifest, ReferenceRecord, now_iso)
@@ -189,7 +189,7 @@ class _IndexRun:
             if info.dimension:  # not when no model ever embedded anything here
                 recorded.update({"model": info.name, "dimension": info.dimension,
                                  "max_tokens": info.max_tokens, "device": info.device,
-                                 "backend": info.backend,
+                                 "backend": info.backend, "backend_recipe": info.recipe,
                                  **self._fallback(info)})
             self.manifest.set_many(recorded)
         self.manifest.touch(plan.touched)
@@ -261,13 +261,16 @@ class _IndexRun:
                 int(self.manifest.get("max_tokens") or 0),
                 self.manifest.get("fallback_from") or None,
                 self.manifest.get("fallback_reason") or None,
-                self.manifest.get("backend") or "torch")
+                self.manifest.get("backend") or "torch",
+                self.manifest.get("backend_recipe") or "1")
         recorded_model = self.manifest.get("model") if check_recorded else None
         if recorded_model and recorded_model != info.name:
             raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",
                                 "run `codeagent index --rebuild` to re-embed every file")
         if recorded_model and recorded_backend_of(self.manifest) != info.backend:
             raise backend_mismatch(recorded_backend_of(self.manifest), info.backend)
+        if recorded_model and (self.manifest.get("backend_recipe") or "1") != info.recipe:
+            raise recipe_mismatch(info.backend)
         return model, info
 
     def _choose_backend(self, keep_recorded: bool) -> str:
