@@ -72,6 +72,17 @@ def test_doctor_names_the_protocol_the_model_gets(indexed_repo):
         assert not check.ok and "--agent-protocol react" in check.fix
 
 
+def test_the_index_check_names_its_backend_and_a_backend_it_cannot_query_with(indexed_repo):
+    host = f"http://127.0.0.1:{free_port()}"  # the ollama check is not what this is about
+    checks = by_name(run_checks(indexed_repo, load_settings(
+        indexed_repo, {"ollama_host": host}, environ={})))
+    assert checks["index"].ok and "(384-d, torch)" in checks["index"].detail
+    other = by_name(run_checks(indexed_repo, load_settings(
+        indexed_repo, {"ollama_host": host, "embed_backend": "onnx"}, environ={})))["index"]
+    assert not other.ok and "embedded by the torch backend, not by onnx" in other.detail
+    assert "--rebuild --embed-backend onnx" in other.fix
+
+
 def test_ollama_down(indexed_repo):
     host = f"http://127.0.0.1:{free_port()}"
     checks = run_checks(indexed_repo, load_settings(indexed_repo, {"ollama_host": host},

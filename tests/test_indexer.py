@@ -390,3 +390,19 @@ def test_a_fallback_model_and_its_reason_outlive_incremental_runs(repo, settings
     assert (shown["value"], shown["source"]) == (DEFAULT_EMBED_MODEL, "default")
     assert shown["index"] == {"model": info.name, "fallback_from": DEFAULT_EMBED_MODEL,
                               "fallback_reason": "not in the Hugging Face cache"}
+
+
+def test_a_background_update_says_it_looks_for_changes_not_that_it_loads_a_model(
+        repo, settings_for, mock_embedding):
+    from codeagent.index.background import BackgroundIndex
+
+    settings = settings_for(repo)
+    first = BackgroundIndex(repo, settings, embedding=mock_embedding)
+    first.phase = "preparing"
+    assert first.progress() == "loading the embedding model"  # nothing indexed yet
+    run_index(repo, settings, embedding=mock_embedding)
+    update = BackgroundIndex(repo, settings, embedding=mock_embedding)
+    update.phase = "preparing"
+    assert update.progress() == "looking for changes"
+    assert update.begin().wait(60) and update.phase == "done"
+    assert update.summary.embedded == 0  # a no-op: no model was needed

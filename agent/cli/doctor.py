@@ -42,6 +42,10 @@ class Recorded:
     files: int
     chunks: int
     updated_at: str
+    backend: str = "torch"
+    backend_problem: CodeagentError | None = None
+    """Why a query could not be embedded the way the index was (another backend asked for,
+    or an export recipe that no longer exists)."""
 
 
 def run_checks(repo: Path | None, settings: Settings) -> list[Check]:
@@ -53,7 +57,7 @@ def run_checks(repo: Path | None, settings: Settings) -> list[Check]:
         repo = Path.cwd()
     else:
         repo = repo.resolve()
-        recorded = _read_index(repo)
+        recorded = _read_index(repo, settings)
     steps: list[tuple[str, Callable[[], Check]]] = [
         ("python", _python),
         ("torch", lambda: _torch(settings)),
@@ -185,8 +189,8 @@ def _ollama(settings: Settings) -> Check:
                                  f"tools called by the {protocol} protocol")
 
 
-def _read_index(repo: Path) -> Recorded | CodeagentError:
-    from codeagent.index.layout import open_manifest_readonly
+def _read_index(repo: Path, settings: Settings) -> Recorded | CodeagentError:
+    from codeagent.index.layout import backend_to_use, open_manifest_readonly, recorded_backend_of
 
     try:
         manifest = open_manifest_readonly(repo)
@@ -194,9 +198,16 @@ def _read_index(repo: Path) -> Recorded | CodeagentError:
         return exc
     try:
         files, chunks = manifest.counts()
+        problem = None
+        if manifest.get("model"):
+            try:
+                backend_to_use(manifest, settings)
+            except CodeagentError as exc:
+                problem = exc
         return Recorded(manifest.get("model") or "", int(manifest.get("dimension") or 0),
                         manifest.get("fallback_from") or "", manifest.get("store") or "embedded",
-                        files, chunks, manifest.get("updated_at") or "never")
+                        files, chunks, manifest.get("updated_at") or "never",
+                        recorded_backend_of(manifest), problem)
     finally:
         manifest.close()
 
@@ -210,7 +221,10 @@ def _index(repo: Path, settings: Settings, recorded: Recorded | CodeagentError) 
         return Check("index", True, f"empty: no file to index (updated {recorded.updated_at})",
                      f"see what was left out and why: `codeagent index -v {repo}`")
     detail = (f"{recorded.files} files, {recorded.chunks} chunks, {recorded.model} "
-              f"({recorded.dimension}-d), updated {recorded.updated_at}")
+              f"({recorded.dimension}-d, {recorded.backend}), updated {recorded.updated_at}")
+    if recorded.backend_problem is not None:
+        return Check("index", False, f"{detail}; {recorded.backend_problem.message}",
+                     recorded.backend_problem.hint)
     if recorded.dimension <= 0:
         return Check("index", False, detail + "; no vector dimension recorded",
                      f"rebuild it: `codeagent index --rebuild {repo}`")

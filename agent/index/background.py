@@ -53,8 +53,11 @@ class BackgroundIndex:
         """Where the run is, in a few words: `120 of 500 files embedded`."""
         if self.phase == "embedding" and self.files_total is not None:
             return f"{self.files_done + self._within} of {self.files_total} files embedded"
+        # Before embedding, a first index loads the model; an update mostly finds what
+        # changed (a no-op never loads the model).
+        preparing = "loading the embedding model" if self.first else "looking for changes"
         return {"starting": "starting", "chunking": "chunking the files",
-                "preparing": "loading the embedding model",
+                "preparing": preparing,
                 "finishing": "building the keyword index", "done": "done",
                 "stopped": "stopped", "failed": "failed"}.get(self.phase, self.phase)
 
