@@ -77,20 +77,9 @@ def graph_at(git_dir: Path, commit: str, languages: dict[str, str], cache: Path)
     from codeagent.index.manifest import DefinitionRecord, ReferenceRecord
 
     kept = cache / f"{commit}.pickle"
-    paths = list(languages)
     if not kept.exists():
-        specs = "".join(f"{commit}:{p}\n" for p in paths).encode()
-        blob = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
-                              input=specs, capture_output=True, check=True).stdout
-        definitions, references, at = [], [], 0
-        for path in paths:
-            end = blob.index(b"\n", at)
-            header = blob[at:end].split()
-            if header[-1] == b"missing":
-                at = end + 1
-                continue
-            size = int(header[2])
-            source, at = blob[end + 1:end + 1 + size], end + 2 + size
+        definitions, references = [], []
+        for path, source in sources_at(git_dir, commit, list(languages)).items():
             language = languages[path]
             tree = symbols.parse(language, source)
             definitions += [DefinitionRecord(path, d.name, d.qualified, d.kind, d.start_line,
@@ -100,7 +89,37 @@ def graph_at(git_dir: Path, commit: str, languages: dict[str, str], cache: Path)
                            for r in symbols.references(language, tree)]
         kept.write_bytes(pickle.dumps((definitions, references)))
     definitions, references = pickle.loads(kept.read_bytes())
-    return CodeGraph(definitions, references, paths)
+    return CodeGraph(definitions, references, list(languages))
+
+
+def sources_at(git_dir: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
+    """The files' contents at `commit` (those missing there left out), by one git call."""
+    specs = "".join(f"{commit}:{p}\n" for p in paths).encode()
+    blob = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
+                          input=specs, capture_output=True, check=True).stdout
+    found, at = {}, 0
+    for path in paths:
+        end = blob.index(b"\n", at)
+        header = blob[at:end].split()
+        if header[-1] == b"missing":
+            at = end + 1
+            continue
+        size = int(header[2])
+        found[path], at = blob[end + 1:end + 1 + size], end + 2 + size
+    return found
+
+
+def lines_at(git_dir: Path, commit: str, paths: list[str]):
+    """`read_lines` for the files as they are at `commit`, decoded as the index does."""
+    from codeagent.textfile import decode, split_lines
+
+    sources = sources_at(git_dir, commit, paths)
+
+    def read_lines(path: str) -> list[str] | None:
+        decoded = decode(sources[path]) if path in sources else None
+        return split_lines(decoded[0]) if decoded else None
+
+    return read_lines
 
 
 def span_order_functions(spans: list, files: list, graph) -> list[str]:
@@ -143,9 +162,10 @@ def ablate(tasks: list, out: Path, mirrors: Path) -> str:
             manifest = Manifest(out / "manifests" / f"{commit}.sqlite")
             index = mentions.Mentions(manifest)
             languages = {p: r.language for p, r in manifest.files().items() if r.skipped is None}
-            opened[commit] = (index, graph_at(mirror_for(mirrors, task.repo), commit,
-                                              languages, cache), manifest)
-        index, graph, manifest = opened[commit]
+            git_dir = mirror_for(mirrors, task.repo)
+            opened[commit] = (index, graph_at(git_dir, commit, languages, cache), manifest,
+                              lines_at(git_dir, commit, list(languages)))
+        index, graph, manifest, read_lines = opened[commit]
         spans = [tuple(span) for span in saved["multi-query"]]
         retrieved = [path for path, _, _ in spans]
         files = index.rank_files(task.query, retrieved)
@@ -156,7 +176,8 @@ def ablate(tasks: list, out: Path, mirrors: Path) -> str:
             (task, score_task(task.gold_files, task.gold_spans, task.names_file, files,
                               previous)))
         for name, levers in variants.items():
-            ranked = rank(task.query, spans, graph, index, levers, manifest.lines_containing)
+            ranked = rank(task.query, spans, graph, index, levers, manifest.lines_containing,
+                          read_lines)
             rows[name].append((task, score_task(task.gold_files, task.gold_spans,
                                                 task.names_file, ranked.files,
                                                 [d for d, _ in ranked.definitions])))

@@ -8,7 +8,9 @@ in ../shared/bench). Each query runs through the tool's own path (`ToolContext.s
 vector + BM25 fusion, span merging) twice, alternating: as the tool does it (files and
 definitions ranked from chunks, names and the entity graph: `retrieval/functions.py`), and
 with the ranking it replaced (files only: the best chunks and the files the report names,
-`Mentions.rank_files`). The ratio of the two p50s is its cost. Prints JSON.
+`Mentions.rank_files`), and the entity ranking without the definitions' own text (BM25 over
+the candidate definitions, read from the files: `functions.text_definitions`). The ratios of
+the p50s are their costs. Prints JSON.
 """
 
 from __future__ import annotations
@@ -48,10 +50,14 @@ def main() -> None:
     def files_only(text, chunks, graph, mentions, **_):  # the previous ranking
         return functions.EntityRanking(mentions.rank_files(text, [p for p, _, _ in chunks]))
 
+    def without_text(*args, **kwargs):
+        return entities(*args, **{**kwargs, "read_lines": None})
+
     ctx.spans(queries[0], args.k)  # warm: model, store, keyword, name and graph indexes
-    seconds: dict[str, list[float]] = {"entities": [], "files_only": []}
+    rankers = {"entities": entities, "files_only": files_only, "without_text": without_text}
+    seconds: dict[str, list[float]] = {name: [] for name in rankers}
     for query in queries:
-        for name, ranker in (("entities", entities), ("files_only", files_only)):
+        for name, ranker in rankers.items():
             functions.rank = ranker
             started = time.perf_counter()
             ctx.spans(query, args.k)
@@ -68,6 +74,7 @@ def main() -> None:
     print(json.dumps({"repo": str(args.repo), "queries": len(queries), "k": args.k,
                       **{f"p50_ms_{name}": round(v * 1000, 1) for name, v in p50.items()},
                       "ratio_p50": round(p50["entities"] / p50["files_only"], 3),
+                      "ratio_p50_text": round(p50["entities"] / p50["without_text"], 3),
                       "graph_load_ms": round(graph_ms, 1)}, indent=2))
 
 

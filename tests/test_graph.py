@@ -129,6 +129,43 @@ def test_definitions_rank_from_chunks_names_and_the_graph(tmp_path, settings_for
     assert not rank(report, [], graph, mentions, Levers(names=False)).definitions
 
 
+def test_a_definitions_own_text_ranks_it_among_the_retrieved_files(tmp_path, settings_for,
+                                                                     mock_embedding):
+    from codeagent.index.manifest import Manifest
+    from codeagent.retrieval.functions import CANDIDATE_CHUNKS, rank, text_definitions
+    from codeagent.retrieval.mentions import Mentions
+
+    discount = ("\n\ndef discount(amount, coupon):\n"
+                "    # a coupon's percentage off, rounded down to whole cents\n"
+                "    return amount - amount * coupon.percent // 100\n")
+    files = {**PACKAGE, "shop/pricing.py": PACKAGE["shop/pricing.py"] + discount,
+             "shop/extra.py": "def discount_rounding_percent_coupon():\n    return 'cents'\n"}
+    graph = build(tmp_path, files, settings_for, mock_embedding)
+    mentions = Mentions(Manifest(tmp_path / ".codeagent" / "manifest.sqlite"))
+    read = []
+
+    def read_lines(path):
+        read.append(path)
+        return (tmp_path / path).read_text().split("\n")
+
+    report = "The coupon percentage is rounded wrongly: a few cents are lost."
+    # A chunk of the module's first lines was retrieved; the words are in discount's body.
+    chunks = [("shop/pricing.py", 1, 2)] + [("shop/tax.py", 1, 2)] * CANDIDATE_CHUNKS + [
+        ("shop/extra.py", 1, 2)]
+    found = text_definitions(report, chunks, graph, read_lines)
+    assert found[0][0] == "shop/pricing.py:discount"
+    assert "shop/extra.py" not in read  # only files of the first CANDIDATE_CHUNKS chunks
+    assert all(not d.startswith("shop/extra.py") for d, _ in found)
+    with_text = [d for d, _ in rank(report, chunks[:1], graph, mentions,
+                                    read_lines=read_lines).definitions]
+    without = [d for d, _ in rank(report, chunks[:1], graph, mentions).definitions]
+    # the chunk's own definition first (it counts 1, the text TEXT_WEIGHT), then discount
+    assert with_text[:2] == ["shop/pricing.py:total_price", "shop/pricing.py:discount"]
+    assert "shop/pricing.py:discount" not in without
+    assert not text_definitions("nothing here matches", chunks, graph, read_lines)
+    assert not text_definitions(report, chunks, graph, lambda path: None)  # unreadable
+
+
 def test_find_symbol_names_callers_callees_and_subclasses(tmp_path, settings_for,
                                                          mock_embedding):
     from codeagent.tools import TOOLS, bind

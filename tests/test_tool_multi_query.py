@@ -182,6 +182,24 @@ def test_output_names_spans_variants_and_how_to_read_more(ctx):
         "net/redirects.py:17 RedirectMixin.resolve_redirects")
 
 
+def test_the_definitions_text_is_read_through_the_tools_jailed_reader(ctx, monkeypatch):
+    from codeagent.retrieval import functions
+
+    seen = []
+    real = functions.text_definitions
+
+    def spy(text, chunks, graph, read_lines):
+        first = chunks[0][0]
+        seen.append((first, read_lines(first), read_lines("../outside.py")))
+        return real(text, chunks, graph, read_lines)
+
+    monkeypatch.setattr(functions, "text_definitions", spy)
+    multi_query_search(ctx, "How does `resolve_redirects` stop after MAX_REDIRECTS?", k=3)
+    (first, lines, outside), = seen
+    assert lines and lines == (ctx.repo / first).read_text().split("\n")[:len(lines)]
+    assert outside is None
+
+
 def test_output_stays_within_the_observation_budget(ctx):
     ctx.settings.observation_tokens = 150
     output = multi_query_search(ctx, "redirects cache password price deploy", k=10)

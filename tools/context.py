@@ -98,7 +98,7 @@ class ToolContext:
             searcher = KeywordSearcher(self.repo, quick)
         except IndexProblem as exc:
             raise ToolError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
-        found = find_spans(searcher, question, k, self.settings, read_lines=self._lines,
+        found = find_spans(searcher, question, k, self.settings, read_lines=self.current_lines,
                            llm=self.llm)
         if isinstance(searcher, KeywordSearcher):
             found.notes.insert(0, f"by keyword only: the index is still filling "
@@ -107,7 +107,7 @@ class ToolContext:
             found.notes.insert(0, note)
         return found
 
-    def _lines(self, path: str) -> list[str] | None:
+    def current_lines(self, path: str) -> list[str] | None:
         """A hit's file as it is now, through the jail (the index may be older than a
         symlink)."""
         try:

@@ -77,7 +77,7 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
     try:
         hits = searcher.search(query, k or settings.search_k, lang, path_glob)
         empty = not searcher.manifest.counts()[1]
-        functions = definition_hits(searcher, query, hits) if as_json else []
+        functions = definition_hits(searcher, query, hits, settings) if as_json else []
     finally:
         searcher.close()
     if as_json:
@@ -90,13 +90,17 @@ def search(query: str, repo: Path, k: int | None, lang: str | None,
         click.echo("\n".join(hit_lines(hits)))
 
 
-def definition_hits(searcher: Any, query: str, hits: list[Any]) -> list[dict[str, Any]]:
-    """The definitions `functions.rank` makes of a search's hits, as JSON objects."""
+def definition_hits(searcher: Any, query: str, hits: list[Any],
+                    settings: Any) -> list[dict[str, Any]]:
+    """The definitions `functions.rank` makes of a search's hits, as JSON objects (their
+    files read as the tools read them: through the jail, secrets and ignored files never)."""
     from codeagent.retrieval.functions import rank
+    from codeagent.tools.context import ToolContext
 
     graph = searcher.graph()
+    reader = ToolContext(searcher.repo, settings).current_lines
     ranked = rank(query, [(h.path, h.start_line, h.end_line) for h in hits], graph,
-                  searcher.mentions())
+                  searcher.mentions(), read_lines=reader)
     return [{"path": e.path, "name": e.qualified, "kind": e.kind, "start_line": e.start_line,
              "end_line": e.end_line, "score": round(score, 6)}
             for e, score in ((graph.entities[d], score) for d, score in

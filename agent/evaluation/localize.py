@@ -66,10 +66,22 @@ class Localizer:
             # are ranked too.
             from codeagent.retrieval.functions import rank
 
-            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions())
+            ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions(),
+                          read_lines=self.read_lines)
             return Ranking(ranked.files, [d for d, _ in ranked.definitions])
         files = files_by_best_chunk([path for path, _, _ in spans])
         return Ranking(files, self.functions(spans, [p for p, _ in files]))
+
+    def read_lines(self, path: str) -> list[str] | None:
+        """An indexed file's lines as the checkout has them (the index lists only files
+        inside it; a file gone or binary since reads as None)."""
+        from codeagent.textfile import decode, split_lines
+
+        try:
+            decoded = decode((self.searcher.repo / path).read_bytes())
+        except OSError:
+            return None
+        return split_lines(decoded[0]) if decoded else None
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""

@@ -150,14 +150,21 @@ def load(data_dir: Path) -> Any:
     return bm25s.BM25.load(str(live), load_corpus=True, mmap=True, show_progress=False)
 
 
-def _counts(previous: Any, rows: list[tuple], manifest: Manifest) -> Any:
+def quiet_bm25s() -> Any:
+    """The bm25s module, its logger quieted: bm25s sets its own to DEBUG, so once anything
+    configures logging, each index it builds would print its progress into the output."""
     import logging
 
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _counts(previous: Any, rows: list[tuple], manifest: Manifest) -> Any:
     from codeagent.index.keyword_counts import Counts
 
-    # bm25s sets its own logger to DEBUG; once anything configures logging, each update
-    # would print its progress into the user's output.
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    quiet_bm25s()
     return Counts.update(previous, rows, manifest.chunk_texts, tokenize, _corpus_entry)
 
 

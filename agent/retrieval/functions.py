@@ -8,7 +8,10 @@ definition, each turned into a ranking and fused by reciprocal rank (RRF_K):
   counting its best AGG_CHUNKS chunks;
 - names: the definitions the text names (a traceback frame's function in its file,
   `Class.method`, `func()`, a backticked or snake_case name), a name shared by several
-  definitions split between them.
+  definitions split between them;
+- text: BM25 of the question over each definition's own text (its path, name and body),
+  among the definitions of the files the first CANDIDATE_CHUNKS chunks are in, counted at
+  TEXT_WEIGHT. A chunk is a window of lines; this scores the unit a fix changes.
 
 Files are ranked from their best definition as well as from their chunks and the files
 the text names (`mentions.py`), tests and docs last.
@@ -19,6 +22,10 @@ are off because they did not help on the benchmark: spreading scores along the e
 chunk's score by lines, the innermost frame counting most, frames of moved files, the
 code that spells an error message the report quotes, and a definition's score raised by
 its file's (bench/README.md has the figures).
+
+Why this module is long: every piece of evidence is a lever of one ranking, switched and
+measured together by the ablation; split apart, `Levers` and `rank` would import each
+piece from elsewhere and the measured whole would no longer be readable in one place.
 """
 
 from __future__ import annotations
@@ -34,6 +41,10 @@ from codeagent.retrieval.mentions import (RRF_K, Mentions, files_of_chunks, fuse
 
 AGG_CHUNKS = 2
 """A definition's chunk score: its best this many chunks' reciprocal ranks."""
+CANDIDATE_CHUNKS = 50
+"""The text evidence scores the definitions of the files these first chunks are in."""
+TEXT_WEIGHT = 0.5
+"""The text evidence's share in the fusion, against the chunks' and the names' 1 each."""
 MAX_NAMED = 5
 """A name the text uses counts only when at most this many definitions have it."""
 SPREAD = 0.5
@@ -65,6 +76,8 @@ class Levers:
     changes one task's first file in one half and nothing else."""
     names: bool = True
     """Definitions scored by the text naming them (traceback frames, code names)."""
+    definition_text: bool = True
+    """Definitions scored by BM25 over their own text (`text_definitions`)."""
     code_names_only: bool = True
     """Of the words, only those that look like code name definitions."""
     last_frame: bool = False
@@ -106,11 +119,13 @@ class EntityRanking:
 def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentions: Mentions,
          levers: Levers = Levers(),
          lines_containing: Callable[[str], list[tuple[str, int]]] | None = None,
+         read_lines: Callable[[str], list[str] | None] | None = None,
          ) -> EntityRanking:
     """Files and definitions for `text`, from `chunks` ((path, start_line, end_line) best
-    first), the repository's `graph` and the paths it has (`mentions`); `lines_containing`
-    finds an error message's text in the indexed files (`Manifest.lines_containing`; only
-    for the error_text lever, which is off)."""
+    first), the repository's `graph` and the paths it has (`mentions`); `read_lines` gives
+    a file's lines for the definitions' text (none: that evidence is left out);
+    `lines_containing` finds an error message's text in the indexed files
+    (`Manifest.lines_containing`; only for the error_text lever, which is off)."""
     demote = is_peripheral if levers.peripheral_last else None
     demote_entity = (lambda d: demote(graph.entities[d].path)) if demote else None
     found = chunk_scores(chunks, graph, levers.line_share) if levers.chunks else []
@@ -127,7 +142,11 @@ def rank(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph, mentio
         linked = spread(named if levers.graph_callers else [],
                         found + named if levers.graph_tests else [], graph)
         evidence.append([(e, v) for e, v in linked if e in known])
-    definitions = fuse(evidence, demote=demote_entity)
+    weights = [1.0] * len(evidence)
+    if levers.definition_text and read_lines is not None:
+        evidence.append(text_definitions(text, chunks, graph, read_lines))
+        weights.append(TEXT_WEIGHT)
+    definitions = fuse(evidence, demote=demote_entity, weights=weights)
     paths = [path for path, _, _ in chunks]
     file_rankings = [files_of_chunks(paths) if levers.file_best_chunks
                      else files_of_chunks(paths, best=1)]
@@ -163,6 +182,32 @@ def chunk_scores(chunks: list[tuple[str, int, int]], graph: CodeGraph,
                 scores[entity] += (held / total if line_share else 1.0) / (RRF_K + rank_)
                 counted[entity] += 1
     return ranked(scores)
+
+
+def text_definitions(text: str, chunks: list[tuple[str, int, int]], graph: CodeGraph,
+                     read_lines: Callable[[str], list[str] | None]) -> list[tuple[str, float]]:
+    """Definitions by BM25 of `text` over their own lines (path and qualified name in
+    front), among the definitions of the files of the first CANDIDATE_CHUNKS chunks: a
+    few thousand lines tokenized per question, no index kept. Functions local to another
+    are part of it and not ranked apart."""
+    from codeagent.index.keyword_index import quiet_bm25s, tokenize
+
+    ids, documents = [], []
+    for path in dict.fromkeys(path for path, _, _ in chunks[:CANDIDATE_CHUNKS]):
+        lines = read_lines(path)
+        for entity in graph.definitions_in(path) if lines else ():
+            if is_local(graph, entity.id):
+                continue
+            body = "\n".join(lines[entity.start_line - 1:entity.end_line])
+            ids.append(entity.id)
+            documents.append(tokenize(f"{path.replace('/', ' ')} {entity.qualified}\n{body}"))
+    query = tokenize(text)
+    if not ids or not query:
+        return []
+    bm25 = quiet_bm25s().BM25()
+    bm25.index(documents, show_progress=False)
+    found, scores = bm25.retrieve([query], k=len(ids), show_progress=False)
+    return [(ids[i], float(score)) for i, score in zip(found[0], scores[0]) if score > 0]
 
 
 def word_definitions(text: str, graph: CodeGraph,

@@ -54,17 +54,18 @@ def is_peripheral(path: str) -> bool:
 
 
 def fuse(rankings: list[list[tuple[str, float]]], demote: Callable[[str], bool] | None = None,
-         ) -> list[tuple[str, float]]:
-    """Reciprocal-rank fusion of file rankings (best first); a demoted file's score is
-    scaled by PERIPHERAL_WEIGHT. Files with equal scores in a ranking share its rank (a
-    file name that two files have votes for both equally)."""
+         weights: list[float] | None = None) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion of file rankings (best first), each counting its weight (1
+    unless given); a demoted file's score is scaled by PERIPHERAL_WEIGHT. Files with equal
+    scores in a ranking share its rank (a file name that two files have votes for both
+    equally)."""
     scores: dict[str, float] = defaultdict(float)
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings)):
         rank, previous = 0, None
         for position, (path, score) in enumerate(ranking, 1):
             if score != previous:
                 rank, previous = position, score
-            scores[path] += 1.0 / (RRF_K + rank)
+            scores[path] += weight / (RRF_K + rank)
     if demote is not None:
         for path in scores:
             if demote(path):

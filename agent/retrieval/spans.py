@@ -59,7 +59,8 @@ def find_spans(searcher: Any, question: str, k: int, settings: Settings, *,
     found = fusion.multi_query(
         searcher.vector_index, searcher.repo_data, variants, k, read_lines=read_lines,
         reranker=reranker, keywords=searcher.keywords,
-        entities=lambda chunks: functions.rank(named_in, chunks, graph, mentions))
+        entities=lambda chunks: functions.rank(named_in, chunks, graph, mentions,
+                                               read_lines=read_lines))
     return Spans(found.hits, variants, notes + found.notes,
                  [(graph.entities[d], score) for d, score in found.definitions[:k]],
                  reranker is not None)
