@@ -44,7 +44,7 @@ def neighbours(vectors: np.ndarray, k: int = 5) -> np.ndarray:
 
 def measure(model: str, texts: list[str], batch: int) -> dict:
     from codeagent.index.embedding import load_embedding, resolve_model_dir
-    from codeagent.index.onnx_embedding import ensure_exported
+    from codeagent.index.onnx_encoder import ensure_exported
 
     export_s = {}
     for backend in BACKENDS[1:]:

@@ -133,3 +133,19 @@ def test_a_long_module_says_why(name):
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         assert LONG_REASON in doc, (f"{path.relative_to(ROOT)} has {lines} lines: split it, "
                                     f"or say in its docstring '{LONG_REASON} ...'")
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*.py")))
+def test_a_benchmark_imports_only_what_the_package_has(script):
+    """Benchmarks run by hand, not in CI: a rename in the package must not leave one
+    importing a name that is gone (found once, on a run that had waited for hours)."""
+    import importlib
+
+    tree = ast.parse((ROOT / "bench" / script).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("codeagent"):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name) or importlib.util.find_spec(
+                    f"{node.module}.{alias.name}") is not None, \
+                    f"bench/{script}: {node.module} has no {alias.name}"
