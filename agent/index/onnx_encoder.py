@@ -47,7 +47,7 @@ RECIPES = {"onnx": "1", "onnx-int8": "2"}
 """How each backend's file is made, versioned: vectors of two recipes differ as two
 backends' do. onnx-int8 recipe 1 quantized every weight matrix per tensor (top-5 neighbours
 as torch's 0.79 MiniLM, 0.60 mpnet); recipe 2 quantizes per output channel and keeps the
-feed-forward down-projections in fp32 (0.94 and 0.93; bench/README.md)."""
+feed-forward down-projections in fp32 (0.92 and 0.90; bench/README.md)."""
 PROBES = [
     "def resolve_redirects(self, resp, req):\n    \"\"\"Follow redirects.\"\"\"\n    return resp",
     "class LRUCache:\n    def put(self, key, value):\n        self.items[key] = value",
