@@ -52,6 +52,12 @@ def recorded_backend_of(manifest: Manifest) -> str:
     return manifest.get("backend") or "torch"
 
 
+def recorded_recipe_of(manifest: Manifest) -> str:
+    """How the index's ONNX file was made (`onnx_encoder.RECIPES`): the recorded recipe, or
+    1, the only one there was before recipes were recorded."""
+    return manifest.get("backend_recipe") or "1"
+
+
 def backend_to_use(manifest: Manifest, settings: Settings) -> str:
     """The backend a query or an update of this index must embed with: the recorded one;
     another one asked for is a ModelMismatch (`auto` asks for nothing in particular)."""
@@ -61,7 +67,7 @@ def backend_to_use(manifest: Manifest, settings: Settings) -> str:
     if recorded != "torch":
         from codeagent.index.onnx_encoder import RECIPES
 
-        if (manifest.get("backend_recipe") or "1") != RECIPES.get(recorded):
+        if recorded_recipe_of(manifest) != RECIPES.get(recorded):
             raise recipe_mismatch(recorded)
     return recorded
 

@@ -28,7 +28,7 @@ from codeagent.errors import ModelMismatch
 from codeagent.index.languages import detect_language
 from codeagent.index.layout import (EMBEDDED_COLLECTION, MANIFEST, backend_mismatch, backend_to_use,
                                     collection_name, ensure_data_dir, recipe_mismatch,
-                                    recorded_backend_of, store_stamp)
+                                    recorded_backend_of, recorded_recipe_of, store_stamp)
 from codeagent.index.lock import WriterLock
 from codeagent.index.manifest import (ChunkRecord, DefinitionRecord, FileRecord, FileUpdate,
                                       Manifest, OutdatedManifest, ReferenceRecord, now_iso)
@@ -261,15 +261,14 @@ class _IndexRun:
                 int(self.manifest.get("max_tokens") or 0),
                 self.manifest.get("fallback_from") or None,
                 self.manifest.get("fallback_reason") or None,
-                self.manifest.get("backend") or "torch",
-                self.manifest.get("backend_recipe") or "1")
+                recorded_backend_of(self.manifest), recorded_recipe_of(self.manifest))
         recorded_model = self.manifest.get("model") if check_recorded else None
         if recorded_model and recorded_model != info.name:
             raise ModelMismatch(f"this index was built with '{recorded_model}', not '{info.name}'",
                                 "run `codeagent index --rebuild` to re-embed every file")
         if recorded_model and recorded_backend_of(self.manifest) != info.backend:
             raise backend_mismatch(recorded_backend_of(self.manifest), info.backend)
-        if recorded_model and (self.manifest.get("backend_recipe") or "1") != info.recipe:
+        if recorded_model and recorded_recipe_of(self.manifest) != info.recipe:
             raise recipe_mismatch(info.backend)
         return model, info
 
