@@ -45,8 +45,12 @@ class Localizer:
         from codeagent.index.layout import data_dir
         from codeagent.retrieval.fusion import ChunkRetriever, keyword_retriever
         from codeagent.retrieval.semantic import Searcher
+        from codeagent.tools.context import ToolContext
 
         self.searcher = Searcher(repo, settings, embedding=embedding)
+        # Files read as multi_query_search reads them (through the tools' jail), so the
+        # default mode ranks exactly as the tool does.
+        self._reader = ToolContext(repo, settings)
         self.manifest = self.searcher.manifest
         self._vector = ChunkRetriever(self.searcher.vector_index.as_retriever(similarity_top_k=DEPTH))
         keyword = keyword_retriever(data_dir(repo), DEPTH)
@@ -67,21 +71,10 @@ class Localizer:
             from codeagent.retrieval.functions import rank
 
             ranked = rank(query, spans, self.searcher.graph(), self.searcher.mentions(),
-                          read_lines=self.read_lines)
+                          read_lines=self._reader.current_lines)
             return Ranking(ranked.files, [d for d, _ in ranked.definitions])
         files = files_by_best_chunk([path for path, _, _ in spans])
         return Ranking(files, self.functions(spans, [p for p, _ in files]))
-
-    def read_lines(self, path: str) -> list[str] | None:
-        """An indexed file's lines as the checkout has them (the index lists only files
-        inside it; a file gone or binary since reads as None)."""
-        from codeagent.textfile import decode, split_lines
-
-        try:
-            decoded = decode((self.searcher.repo / path).read_bytes())
-        except OSError:
-            return None
-        return split_lines(decoded[0]) if decoded else None
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
