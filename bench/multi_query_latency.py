@@ -1,4 +1,5 @@
-"""multi_query_search latency with the entity ranking, and with the previous file ranking.
+"""multi_query_search latency with the entity ranking, with the previous file ranking, and
+from the previous, shallower candidates.
 
     python bench/multi_query_latency.py REPO [--tasks FILE] [--queries 40] [-k 8]
 
@@ -9,8 +10,9 @@ vector + BM25 fusion, span merging) twice, alternating: as the tool does it (fil
 definitions ranked from chunks, names and the entity graph: `retrieval/functions.py`), and
 with the ranking it replaced (files only: the best chunks and the files the report names,
 `Mentions.rank_files`), and the entity ranking without the definitions' own text (BM25 over
-the candidate definitions, read from the files: `functions.text_definitions`). The ratios of
-the p50s are their costs. Prints JSON.
+the candidate definitions, read from the files: `functions.text_definitions`), and the
+entity ranking from the max(3k, 20) chunks per retriever it took before
+`fusion.CANDIDATES`. The ratios of the p50s are their costs. Prints JSON.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from codeagent.index.embedding import load_embedding
-    from codeagent.retrieval import functions
+    from codeagent.retrieval import functions, fusion
     from codeagent.settings import load_settings
     from codeagent.tools.context import ToolContext
 
@@ -54,15 +56,17 @@ def main() -> None:
         return entities(*args, **{**kwargs, "read_lines": None})
 
     ctx.spans(queries[0], args.k)  # warm: model, store, keyword, name and graph indexes
-    rankers = {"entities": entities, "files_only": files_only, "without_text": without_text}
+    deep, shallow = fusion.CANDIDATES, max(3 * args.k, 20)
+    rankers = {"entities": (entities, deep), "files_only": (files_only, deep),
+               "without_text": (without_text, deep), "shallow": (entities, shallow)}
     seconds: dict[str, list[float]] = {name: [] for name in rankers}
     for query in queries:
-        for name, ranker in rankers.items():
-            functions.rank = ranker
+        for name, (ranker, candidates) in rankers.items():
+            functions.rank, fusion.CANDIDATES = ranker, candidates
             started = time.perf_counter()
             ctx.spans(query, args.k)
             seconds[name].append(time.perf_counter() - started)
-    functions.rank = entities
+    functions.rank, fusion.CANDIDATES = entities, deep
     from codeagent.index import graph
 
     graph._LOADED.clear()  # the graph resolved anew from the manifest, timed once
@@ -75,6 +79,7 @@ def main() -> None:
                       **{f"p50_ms_{name}": round(v * 1000, 1) for name, v in p50.items()},
                       "ratio_p50": round(p50["entities"] / p50["files_only"], 3),
                       "ratio_p50_text": round(p50["entities"] / p50["without_text"], 3),
+                      "ratio_p50_deep": round(p50["entities"] / p50["shallow"], 3),
                       "graph_load_ms": round(graph_ms, 1)}, indent=2))
 
 

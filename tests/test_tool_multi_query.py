@@ -14,6 +14,7 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from codeagent.index.layout import data_dir
 from codeagent.index.run import run_index
 from codeagent.prompts import PromptError, load_prompt
+from codeagent.retrieval.functions import EntityRanking
 from codeagent.retrieval.fusion import SpanMerger, keyword_retriever, multi_query
 from codeagent.retrieval.variants import heuristic_variants, identifiers, query_variants
 from codeagent.tools import TOOLS, bind
@@ -154,6 +155,31 @@ def test_adjacent_hits_merge_only_up_to_the_span_limit():
              node("a.py", 28, 35, 0.2)]  # overlapping hits merge whatever the limit
     merged = SpanMerger(FILES.get, max_lines=20).postprocess_nodes(nodes)
     assert [span(hit) for hit in merged] == [("a.py", 1, 20, 0.5), ("a.py", 21, 35, 0.3)]
+
+
+def test_files_are_ranked_from_all_candidates_and_the_first_ones_are_shown(
+        tmp_path, settings_for, mock_embedding):
+    # 30 files say "coupon" more often than deep.py: by keyword, its chunk comes 31st, past
+    # the few dozen chunks spans are merged from. The entity ranking reads all candidates;
+    # whatever it puts first is shown first, with the lines of its best chunk.
+    files = {f"shop/m{i:02}.py": "def f():\n    return 'coupon coupon coupon coupon'\n"
+             for i in range(30)}
+    files["deep.py"] = "def apply():\n    return 'coupon', 'order', 'total', 'cart'\n"
+    write_files(tmp_path, files)
+    run_index(tmp_path, settings_for(tmp_path), embedding=mock_embedding)
+    seen = []
+
+    def entities(chunks):
+        seen.append([path for path, _, _ in chunks])
+        return EntityRanking([("deep.py", 1.0)] + [(p, 0.5) for p, _, _ in chunks
+                                                   if p != "deep.py"])
+
+    found = multi_query(None, data_dir(tmp_path), ["coupon"], 3,
+                        lambda path: (tmp_path / path).read_text().splitlines(),
+                        entities=entities)
+    assert seen[0].index("deep.py") >= 30, "the ranking saw every candidate"
+    assert [span(hit)[:3] for hit in found.hits][0] == ("deep.py", 1, 2)
+    assert len(found.hits) == 3
 
 
 # --- the tool ------------------------------------------------------------------------------

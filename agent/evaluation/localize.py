@@ -26,8 +26,6 @@ from codeagent.retrieval.mentions import RRF_K
 from codeagent.settings import Settings
 
 MODES = ("vector", "bm25", "hybrid", "multi-query", "default")
-DEPTH = 200
-"""Chunks taken from each retriever: deep enough that 10 distinct files come out of it."""
 
 
 @dataclass
@@ -43,7 +41,7 @@ class Localizer:
 
     def __init__(self, repo: Path, settings: Settings, embedding: Any = None) -> None:
         from codeagent.index.layout import data_dir
-        from codeagent.retrieval.fusion import ChunkRetriever, keyword_retriever
+        from codeagent.retrieval.fusion import CANDIDATES, ChunkRetriever, keyword_retriever
         from codeagent.retrieval.semantic import Searcher
         from codeagent.tools.context import ToolContext
 
@@ -52,8 +50,10 @@ class Localizer:
         # default mode ranks exactly as the tool does.
         self._reader = ToolContext(repo, settings)
         self.manifest = self.searcher.manifest
-        self._vector = ChunkRetriever(self.searcher.vector_index.as_retriever(similarity_top_k=DEPTH))
-        keyword = keyword_retriever(data_dir(repo), DEPTH)
+        # Chunks from each retriever: as many as multi_query_search takes.
+        self._vector = ChunkRetriever(self.searcher.vector_index.as_retriever(
+            similarity_top_k=CANDIDATES))
+        keyword = keyword_retriever(data_dir(repo), CANDIDATES)
         self._keyword = ChunkRetriever(keyword) if keyword is not None else None
         self._definitions: dict[str, list[tuple[int, int, str]]] | None = None
 
@@ -78,7 +78,7 @@ class Localizer:
 
     def spans(self, query: str, mode: str) -> list[tuple[str, int, int]]:
         """The chunks a retrieval mode finds, best first: (path, start_line, end_line)."""
-        from codeagent.retrieval.fusion import VariantFusionRetriever
+        from codeagent.retrieval.fusion import CANDIDATES, VariantFusionRetriever
         from codeagent.retrieval.variants import heuristic_variants
 
         if mode == "vector":
@@ -87,7 +87,8 @@ class Localizer:
             chunks = self._keyword.retrieve(query) if self._keyword else []
         else:
             variants = [query] if mode == "hybrid" else heuristic_variants(query)
-            chunks = VariantFusionRetriever(self._retrievers(), variants, DEPTH).retrieve(query)
+            chunks = VariantFusionRetriever(self._retrievers(), variants,
+                                            CANDIDATES).retrieve(query)
         return [(n.node.metadata["path"], int(n.node.metadata["start_line"]),
                  int(n.node.metadata["end_line"])) for n in chunks]
 
