@@ -71,6 +71,18 @@ def test_malformed_replies_are_errors_the_model_sees_never_answers(session_for, 
     assert answer.answer.startswith("resolve_redirects follows them")
 
 
+def test_a_quoted_action_input_is_the_tools_one_required_argument(session_for):
+    # Small models write `Action Input: "..."`; for a tool with one required argument it
+    # has one meaning, so it is read rather than refused (a refusal costs a reply).
+    quoted = 'Thought: Look for the limit.\nAction: grep\nAction Input: "MAX_REDIRECTS"'
+    with FakeOllama(scripted(quoted, GREP_ANSWER)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "ok"
+    assert [(s.tool, s.arguments, s.error) for s in answer.steps] == [
+        ("grep", {"pattern": "MAX_REDIRECTS"}, None)]
+    assert len(server.requests) == 2
+
+
 def test_a_repeated_call_is_refused(session_for):
     with FakeOllama(scripted(GREP, GREP, GREP_ANSWER)) as server:
         answer = session_for(server).ask("What limits redirects?")
@@ -106,6 +118,20 @@ def test_too_many_malformed_replies_end_with_a_tool_free_answer(session_for):
     assert answer.answer == "MAX_REDIRECTS, net/redirects.py:3."
     assert len(server.requests) == 4
     assert "no more tools can be called" in user_messages(server.requests[-1])[-1].lower()
+
+
+def test_a_cited_prose_reply_to_the_last_turn_is_the_answer(session_for):
+    # No tool can follow the last turn, so prose that cites a place is the answer; prose
+    # that cites nothing is not (the summary of the tool results says more).
+    prose = "The limit is MAX_REDIRECTS in net/redirects.py:3, checked in the loop."
+    with FakeOllama(scripted(GREP, "garbage one", "garbage two", prose)) as server:
+        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+    assert answer.status == "incomplete" and answer.answer == prose
+    assert [(c.path, c.start, c.valid) for c in answer.citations] == [
+        ("net/redirects.py", 3, True)]
+    with FakeOllama(scripted(GREP, "garbage one", "garbage two", "It is a limit.")) as server:
+        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+    assert answer.answer.startswith("I could not finish") and "grep" in answer.answer
 
 
 def test_too_many_malformed_replies_and_no_final_answer_summarise_the_findings(session_for):

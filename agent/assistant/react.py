@@ -23,7 +23,8 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         limit_reached, new_state, refusal)
-from codeagent.assistant.react_text import CodeFormatter, Remembered, StrictReActParser, remembered
+from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
+                                            final_reply, remembered, sole_arguments)
 from codeagent.prompts import load_prompt, load_template
 
 FINAL_FORM = "Reply in the form:\n\nThought: <what you found>\nAnswer: <your best answer>"
@@ -104,10 +105,9 @@ class CodeReActAgent(ReActAgent):
             "final_answer", why=why, form=FINAL_FORM)))
         try:
             reply = await self.llm.achat(messages)
-            step = self.output_parser.parse(reply.message.content or "")
         except Exception:  # the best effort must not fail: the summary takes over
             return None
-        return step.response if isinstance(step, ResponseReasoningStep) else None
+        return final_reply(self.output_parser, reply.message.content or "")
 
 
 def _calls(reasoning: list[BaseReasoningStep]) -> list[tuple[str, dict[str, Any], str]]:
@@ -124,4 +124,5 @@ def build_react_agent(tools: list[Any], llm: Any, limits: Limits, header: str,
     formatter = CodeFormatter(system_header=load_template(header, {"tool_desc", "tool_names"}),
                               budget_chars=limits.prompt_chars)
     return CodeReActAgent(tools=tools, llm=llm, formatter=formatter, limits=limits,
+                          output_parser=StrictReActParser(sole_arguments(tools)),
                           made_calls=made_calls, streaming=True, timeout=None)

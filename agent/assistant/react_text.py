@@ -2,7 +2,10 @@
 
 - `StrictReActParser`: a reply without `Thought:`, without `Action:`/`Answer:`, with
   Action Input that is not a JSON object, or empty, is a ValueError that the model is
-  shown and retries; it is never taken as the answer.
+  shown and retries; it is never taken as the answer. One deviation has a single meaning
+  and is read, not refused: a quoted string as the Action Input of a tool that has one
+  required argument (`Action Input: "redirects"` is `{"query": "redirects"}`); small
+  models write it often, and each refusal costs a reply.
 - `CodeFormatter`: our system header with a compact tool list, actions echoed back as JSON
   (never Python dicts, which a weak model copies), observations trimmed oldest first to
   fit the context window, the system prompt and the question always intact.
@@ -22,10 +25,16 @@ from llama_index.core.agent.react.types import (ActionReasoningStep, BaseReasoni
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+from codeagent.assistant.citations import cited_places
+
 
 class StrictReActParser(ReActOutputParser):
     """The ReAct protocol and nothing else; every deviation is a ValueError whose message
-    the model reads in its retry."""
+    the model reads in its retry. `sole_arguments` names, per tool, its one required
+    argument, which a quoted string as the Action Input is taken for."""
+
+    def __init__(self, sole_arguments: dict[str, str] | None = None) -> None:
+        self.sole_arguments = dict(sole_arguments or {})
 
     def parse(self, output: str, is_streaming: bool = False) -> BaseReasoningStep:
         text = (output or "").strip()
@@ -40,7 +49,8 @@ class StrictReActParser(ReActOutputParser):
             name = action.group(1).strip().strip("`")
             thought_text = text[thought.end():action.start()].strip()
             return ActionReasoningStep(thought=thought_text, action=name,
-                                       action_input=_action_input(text[action.end():], name))
+                                       action_input=_action_input(text[action.end():], name,
+                                                                  self.sole_arguments.get(name)))
         if answer is not None:
             response = text[answer.end():].strip()
             if not response:
@@ -51,12 +61,19 @@ class StrictReActParser(ReActOutputParser):
                          "'Answer:' line (to answer)")
 
 
-def _action_input(rest: str, name: str) -> dict[str, Any]:
+def _action_input(rest: str, name: str, sole: str | None = None) -> dict[str, Any]:
     found = re.search(r"^\s*Action Input:[ \t]*", rest, re.M)
     if found is None:
         raise ValueError(f"'Action: {name}' has no 'Action Input:' line; give the arguments "
                          'as a JSON object, e.g. Action Input: {"query": "..."}')
     raw = rest[found.end():].strip()
+    if sole and raw.startswith('"'):
+        try:
+            value, _ = json.JSONDecoder().raw_decode(raw)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, str) and value.strip():
+            return {sole: value}
     start = raw.find("{")
     if start < 0:
         raise ValueError(f"the Action Input of {name} is not a JSON object: {raw[:120]!r}")
@@ -122,6 +139,34 @@ def describe_tools(tools: Sequence[Any]) -> str:
         blocks.append(f"- {tool.metadata.get_name()}({', '.join(args)})\n"
                       f"  {tool.metadata.description}\n" + "\n".join(docs))
     return "\n".join(blocks)
+
+
+def sole_arguments(tools: Sequence[Any]) -> dict[str, str]:
+    """Tool name -> its one required argument, for the tools that have exactly one and it
+    is a string: what a quoted Action Input stands for."""
+    found = {}
+    for tool in tools:
+        schema = tool.metadata.get_parameters_dict()
+        required = schema.get("required", [])
+        if len(required) == 1 and schema.get("properties", {}).get(
+                required[0], {}).get("type") == "string":
+            found[tool.metadata.get_name()] = required[0]
+    return found
+
+
+def final_reply(parser: ReActOutputParser, text: str) -> str | None:
+    """The answer in a reply to the tool-free last turn, or None when there is none. No
+    tool can follow that turn, so a reply in prose is the answer as well as one in the
+    protocol, provided it cites a place (without one, the summary of what the tools found
+    says more); a reply that asks for a tool is none."""
+    try:
+        step = parser.parse(text)
+    except ValueError:
+        step = None
+    if isinstance(step, ResponseReasoningStep):
+        return step.response
+    prose = re.sub(r"^\s*Thought:\s*", "", text or "").strip()
+    return prose if step is None and cited_places(prose) else None
 
 
 def step_text(step: BaseReasoningStep) -> str:
