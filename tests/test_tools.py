@@ -149,6 +149,10 @@ def test_find_symbol_definitions_and_references(tool_ctx):
     qualified = call(tool_ctx, "find_symbol", name="PriceTag.render")
     assert "web/format.js:" in qualified and "PriceTag.render" in qualified
     assert "method" in call(tool_ctx, "find_symbol", name="Put", kind="method")
+    # a method asked for as a function is shown, not reported missing
+    wrong_kind = call(tool_ctx, "find_symbol", name="get_redirect_target", kind="function")
+    assert "net/redirects.py:11-15  method  RedirectMixin.get_redirect_target" in wrong_kind
+    assert "none of kind function" in wrong_kind and "no definition" not in wrong_kind
     missing = call(tool_ctx, "find_symbol", name="resolve_redirect")
     assert "resolve_redirects" in missing and "grep" in missing
 

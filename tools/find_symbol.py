@@ -36,8 +36,14 @@ def find_symbol(
             raise ToolError(ctx.still_filling("find_symbol", after_chunking=True)) from None
         raise ToolError(f"{exc.message}; grep(pattern='{name}') works without an index") from None
     definitions = manifest.definitions_named(name)
+    other_kinds = None
     if kind:
-        definitions = [d for d in definitions if d.kind == kind.strip().lower()]
+        of_kind = [d for d in definitions if d.kind == kind.strip().lower()]
+        # A wrong kind (a method asked for as a function) must not read as "not defined".
+        if definitions and not of_kind:
+            other_kinds = ", ".join(sorted({d.kind for d in definitions}))
+        else:
+            definitions = of_kind
     references = manifest.references_named(name)
     if not definitions and not references:
         close = difflib.get_close_matches(name.rsplit(".", 1)[-1], manifest.definition_names(),
@@ -50,6 +56,8 @@ def find_symbol(
                 + (f"\n{partial}" if partial else ""))
     budget = Budget(ctx.settings.observation_tokens)
     budget.add(f"'{name}': {len(definitions)} definitions, {len(references)} references")
+    if other_kinds:
+        budget.add(f"none of kind {kind.strip().lower()}; these are of kind {other_kinds}")
     if (partial := ctx.partial()) is not None:
         budget.add(partial)
     if definitions:
