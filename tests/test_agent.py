@@ -91,6 +91,16 @@ def test_a_repeated_call_is_refused(session_for):
     assert "already called grep" in everything(server.requests[2])
 
 
+def test_the_same_refused_call_twice_ends_the_tool_steps(session_for):
+    final = "Thought: enough\nAnswer: MAX_REDIRECTS, net/redirects.py:3."
+    with FakeOllama(scripted(GREP, GREP, GREP, final)) as server:
+        answer = session_for(server).ask("What limits redirects?")  # 3 malformed allowed
+    assert answer.status == "incomplete" and "same refused call" in answer.reason
+    assert len(server.requests) == 4, "no third refusal: the last turn came next"
+    assert "no more tools can be called" in user_messages(server.requests[-1])[-1]
+    assert answer.answer == "MAX_REDIRECTS, net/redirects.py:3."
+
+
 def test_step_limit_ends_with_a_tool_free_best_answer(session_for):
     final = "Thought: enough\nAnswer: Probably net/redirects.py:17-28."
     with FakeOllama(scripted(SEARCH, READ, final)) as server:

@@ -1,6 +1,7 @@
 """The rules both agent loops keep, whatever the protocol (ReAct text or native tool calls):
 tool steps, wall time and malformed replies in a row are limited; a call to a tool that
-does not exist, or one already made, is refused; at a limit the agent answers with what it
+does not exist, or one already made, is refused (and the same refused call twice ends the
+tool steps); at a limit the agent answers with what it
 found (`best_effort_answer` when the model cannot be asked).
 
 The per-run state is a plain dict in the workflow's context store (`STATE`), so that each
@@ -100,11 +101,26 @@ def count_reply(state: dict[str, Any], call: tuple[str, dict[str, Any]] | None,
     """Book one reply of the model: a tool call made, or a refused (malformed) reply."""
     if refused:
         state["failures"] += 1
+        key = call_key(*call) if call is not None else None
+        # The same call refused twice in a row: the model is stuck on it, and at a low
+        # temperature a third try writes it again.
+        state["stuck"] = key is not None and key == state.get("refused")
+        state["refused"] = key
         return
-    state["failures"] = 0
+    state["failures"], state["refused"] = 0, None
     if call is not None:
         state["calls"].append(call_key(*call))
         state["steps"] += 1
+
+
+def gave_up(state: dict[str, Any], limits: Limits) -> str | None:
+    """Why the model is asked no more for tool calls, or None: too many malformed replies
+    in a row, or the same call refused twice."""
+    if state.get("stuck"):
+        return "the same refused call twice in a row"
+    if state["failures"] >= limits.max_parse_failures:
+        return f"{state['failures']} malformed replies in a row"
+    return None
 
 
 def call_key(name: str, kwargs: dict[str, Any]) -> str:

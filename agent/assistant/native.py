@@ -26,7 +26,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        limit_reached, new_state, refusal)
+                                        gave_up, limit_reached, new_state, refusal)
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
 
@@ -73,9 +73,8 @@ class CodeFunctionAgent(FunctionAgent):
                                      additional_kwargs={RETRY: True})])
         count_reply(state, call, problem is not None)
         await ctx.store.set(STATE, state)
-        if state["failures"] >= self.limits.max_parse_failures:
-            return await self._stop(ctx, "parse", f"{state['failures']} malformed replies in "
-                                    "a row", llm_input)
+        if (why := gave_up(state, self.limits)) is not None:
+            return await self._stop(ctx, "parse", why, llm_input)
         return output
 
     async def finalize(self, ctx: Any, output: AgentOutput, memory: Any) -> AgentOutput:

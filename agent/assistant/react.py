@@ -22,7 +22,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        limit_reached, new_state, refusal)
+                                        gave_up, limit_reached, new_state, refusal)
 from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
                                             final_reply, remembered, sole_arguments)
 from codeagent.prompts import load_prompt, load_template
@@ -59,10 +59,9 @@ class CodeReActAgent(ReActAgent):
                                          ChatMessage(role="user", content=refused)])
         count_reply(state, call, bool(output.retry_messages))
         await ctx.store.set(STATE, state)
-        if state["failures"] >= self.limits.max_parse_failures:
+        if (why := gave_up(state, self.limits)) is not None:
             # A model that keeps repeating a refused call can still answer without tools.
-            return await self._stop(ctx, "parse", f"{state['failures']} malformed replies in "
-                                    "a row", llm_input, tools)
+            return await self._stop(ctx, "parse", why, llm_input, tools)
         return output
 
     async def finalize(self, ctx: Any, output: AgentOutput, memory: Any) -> AgentOutput:
