@@ -14,6 +14,7 @@ import pytest
 from codeagent.assistant.citations import check_citations
 from codeagent.settings import load_settings
 from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
+from support import write_files
 
 pytestmark = pytest.mark.slow
 
@@ -263,12 +264,26 @@ def test_citations_are_checked_against_the_files(indexed_repo, minilm):
             "../outside.py:1, .env:1, docs/gone.md:3 or net/redirects.py:9-2.")
     found = {c.location: (c.valid, c.reason) for c in check_citations(text, ctx)}
     assert found["net/redirects.py:17-28"] == (True, None)
+    # a path cut short that only one file fits is that file; an ignored file never is
+    shortened = check_citations("redirects.py:17-28 and models.py:1", ctx)
+    assert [(c.location, c.valid) for c in shortened][0] == ("net/redirects.py:17-28", True)
+    assert not shortened[1].valid and "no such file" in shortened[1].reason
     assert found["storage/cache.go:12"] == (True, None)
     assert "past the end" in found["net/redirects.py:90-95"][1]
     assert "outside" in found["../outside.py:1"][1]
     assert "secret" in found[".env:1"][1]
     assert "no such file" in found["docs/gone.md:3"][1]
     assert not found["net/redirects.py:9-2"][0]
+    ctx.close()
+
+
+def test_a_path_cut_short_that_several_files_fit_cites_none_of_them(repo, settings_for):
+    from codeagent.tools import ToolContext
+
+    write_files(repo, {"a/util.py": "A = 1\n", "b/util.py": "B = 1\n"})
+    ctx = ToolContext(repo, settings_for(repo))
+    [citation] = check_citations("See util.py:1.", ctx)
+    assert not citation.valid and "no such file" in citation.reason
     ctx.close()
 
 

@@ -181,6 +181,18 @@ class ToolContext:
                 self._check_visible(candidate, raw)
         return absolute, rel
 
+    def same_name(self, rel: str, most: int = 5) -> list[str]:
+        """Visible files whose path ends with the one given (`modutils.py`,
+        `nodes/as_string.py`): a small model often gives the file name alone, or a path
+        cut short."""
+        from codeagent.index.walker import walk_cached
+
+        tail = "/" + rel.lstrip("/")
+        walked = walk_cached(self.rules, self.cache.setdefault("walk", {}))
+        readable = [f.path for f in walked.files] + [  # too large to index is still read
+            path for path, why in walked.skipped.items() if why == "too large"]
+        return sorted(path for path in readable if ("/" + path).endswith(tail))[:most]
+
     def _check_visible(self, rel: str, raw: str) -> None:
         why = self.rules.exclusion(rel)
         if why == "secret":

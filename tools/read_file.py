@@ -27,7 +27,7 @@ def read_file(
     To find where something is, use grep, find_symbol or semantic_search first."""
     absolute, rel = ctx.resolve(path)
     if not absolute.exists():
-        near = _same_name(ctx, rel)
+        near = ctx.same_name(rel)
         if near:  # a small model often gives the file name alone, or a path cut short
             raise ToolError(f"no file '{rel}' in the repository; files of that name: "
                             f"{', '.join(near)}")
@@ -79,15 +79,3 @@ def read_file(
     if large:  # what the model saw here, the searches cannot find again
         budget.lines.append("(too large to index: grep and the searches skip this file)")
     return "\n".join(budget.lines)
-
-
-def _same_name(ctx: ToolContext, rel: str, most: int = 5) -> list[str]:
-    """Visible files whose path ends with the one asked for (`modutils.py`,
-    `nodes/as_string.py`)."""
-    from codeagent.index.walker import walk_cached
-
-    tail = "/" + rel.lstrip("/")
-    walked = walk_cached(ctx.rules, ctx.cache.setdefault("walk", {}))
-    readable = [f.path for f in walked.files] + [  # too large to index is still read
-        path for path, why in walked.skipped.items() if why == "too large"]
-    return sorted(path for path in readable if ("/" + path).endswith(tail))[:most]

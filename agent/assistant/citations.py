@@ -1,5 +1,6 @@
 """Citations in an answer (`path:line`, `path:start-end`) checked against the repository:
-the file exists inside it, is not secret or ignored, and has those lines."""
+the file exists inside it, is not secret or ignored, and has those lines. A path that no
+file has but exactly one file's path ends with (`brain/x.py`, `x.py`) cites that file."""
 
 from __future__ import annotations
 
@@ -69,6 +70,11 @@ def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citatio
             continue
         if rel not in lines_of:
             lines_of[rel] = _line_count(absolute)
+        if lines_of[rel] is None and len(near := ctx.same_name(rel, 2)) == 1:
+            # A path given from inside its package (`brain/x.py` for `astroid/brain/x.py`)
+            # that only one file fits names that file.
+            absolute, rel = ctx.resolve(near[0])
+            lines_of.setdefault(rel, _line_count(absolute))
         total = lines_of[rel]
         reason = None
         if total is None:
