@@ -109,6 +109,20 @@ def test_the_first_search_is_the_models_first_observation(session_for):
     assert answer.status == "ok"
 
 
+def test_the_first_search_copied_as_it_was_shown_is_refused_too(session_for):
+    # A long question is shown cut in the first step; copying that is no new search.
+    question = "Where are redirects followed? " + "The client loops on a 301 forever. " * 5
+    shown = question[:100] + " ..."
+    copied = ('Thought: search\nAction: multi_query_search\nAction Input: '
+              + json.dumps({"question": shown, "k": 8}))
+    with FakeOllama(scripted(copied, READ, "Thought: ok\nAnswer: net/redirects.py:17-28")) as server:
+        answer = session_for(server, first_search=True).ask(question)
+    assert shown in everything(server.requests[0]), "the first step shows the question cut"
+    assert "already called multi_query_search" in answer.steps[1].error
+    assert [s.tool for s in answer.steps if s.tool and not s.error] == [
+        "multi_query_search", "read_file"]
+
+
 def test_the_first_search_in_native_mode(session_for):
     with FakeOllama(scripted(Reply("It is net/redirects.py:17-28.")), capabilities=TOOLS) as server:
         answer = session_for(server, agent_protocol="native", first_search=True).ask("Where are redirects followed?")

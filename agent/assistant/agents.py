@@ -18,7 +18,10 @@ def build_agent(protocol: str, tools: list[Any], llm: Any, limits: Limits,
                 header: str | None = None, made: list[tuple[str, dict]] = ()) -> Any:
     """The agent for one question (cheap: made per question, so its LLM client belongs to
     the event loop that runs it). `header` names another system prompt (review's)."""
-    keys = [call_key(name, arguments) for name, arguments in made]
+    # A first search is shown with its arguments cut (`seed`); a model that copies that
+    # form repeats it too, with a worse query.
+    keys = list(dict.fromkeys(call_key(name, shown) for name, arguments in made
+                              for shown in (arguments, shown_arguments(arguments))))
     if protocol == "native":
         from codeagent.assistant.native import build_native_agent
 
@@ -28,12 +31,17 @@ def build_agent(protocol: str, tools: list[Any], llm: Any, limits: Limits,
     return build_react_agent(tools, llm, limits, header or HEADERS["react"], keys)
 
 
+def shown_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments as the model is shown them: long strings cut."""
+    return {k: v[:SHOWN_CHARS] + " ..." if isinstance(v, str) and len(v) > SHOWN_CHARS else v
+            for k, v in arguments.items()}
+
+
 async def seed(ctx: Any, agent: Any, protocol: str, tool: str, arguments: dict[str, Any],
                observation: str) -> None:
     """Put one call and its result into the run's context as the model's first step. A long
     argument (a bug report searched whole) is shown cut: the question above holds it."""
-    arguments = {k: v[:SHOWN_CHARS] + " ..." if isinstance(v, str) and len(v) > SHOWN_CHARS
-                 else v for k, v in arguments.items()}
+    arguments = shown_arguments(arguments)
     if protocol == "native":
         from llama_index.core.base.llms.types import ChatMessage, TextBlock, ToolCallBlock
 
