@@ -1,8 +1,8 @@
 """The rules both agent loops keep, whatever the protocol (ReAct text or native tool calls):
 tool steps, wall time and malformed replies in a row are limited; a call to a tool that
 does not exist, or one already made, is refused (and the same refused call twice ends the
-tool steps); at a limit the agent answers with what it
-found (`best_effort_answer` when the model cannot be asked).
+tool steps); at a limit the agent answers with what it found (`best_effort_answer` when
+the model cannot be asked).
 
 The per-run state is a plain dict in the workflow's context store (`STATE`), so that each
 question starts afresh and a follow-up question's run does not inherit the last one's.
