@@ -287,6 +287,53 @@ def test_a_path_cut_short_that_several_files_fit_cites_none_of_them(repo, settin
     ctx.close()
 
 
+def test_a_definition_or_a_quoted_line_named_beside_its_file_cites_those_lines(tool_ctx):
+    from codeagent.assistant.evidence import Evidence
+
+    def cited(text, shown="functions, best first: net/redirects.py:17 RedirectMixin."
+                          "resolve_redirects"):
+        evidence = Evidence()
+        evidence.add(shown)
+        return [(c.location, c.valid, c.seen, c.named)
+                for c in check_citations(text, tool_ctx, evidence)]
+
+    # the definition's lines, from the index; seen: a tool result showed where it starts
+    assert cited("The loop is `RedirectMixin.resolve_redirects()` in `net/redirects.py`.") == [
+        ("net/redirects.py:17-28", True, True, "RedirectMixin.resolve_redirects()")]
+    # a dotted module path, and a file name alone that one file fits
+    assert cited("redirects.py has `net.redirects.RedirectMixin.resolve_redirects`.")[0][0] == \
+        "net/redirects.py:17-28"
+    # a quoted line is that line; one that no tool result showed is not seen
+    assert cited("`net/redirects.py` counts hops with the line `hops += 1`.") == [
+        ("net/redirects.py:22", True, False, "hops += 1")]
+    assert cited("`net/redirects.py` has `hops += 1`.", "net/redirects.py:20-24")[0][2] is True
+    # in order with the citations written with lines, each place once
+    assert [c[0] for c in cited("See net/redirects.py:1-3 and `is_permanent` in "
+                                "net/redirects.py; again net/redirects.py:31-33.")] == [
+        "net/redirects.py:1-3", "net/redirects.py:31-33"]
+    assert [c[0] for c in cited("See `is_permanent` in net/redirects.py and "
+                                "net/redirects.py:1-3.")] == [
+        "net/redirects.py:31-33", "net/redirects.py:1-3"]
+    # nothing less certain cites anything: another file's name, a name with no file in its
+    # sentence, a quote too short to mean one line, a line in no file, a file out of bounds
+    for text in ["`is_permanent` is in storage/cache.go.",
+                 "`net/redirects.py` is long. It has `resolve_redirects`.",
+                 "`net/redirects.py` has `url`.",
+                 "`net/redirects.py` has `return everything_here`.",
+                 "`../outside.py` has `resolve_redirects`.", "`.env` holds `SECRET_KEY=x`."]:
+        assert cited(text) == [], text
+
+
+def test_an_answer_naming_a_definition_it_was_shown_is_ok(session_for):
+    named = ("Thought: I can answer.\nAnswer: `RedirectMixin.resolve_redirects` in "
+             "`net/redirects.py` follows them.")
+    with FakeOllama(scripted(SEARCH, named)) as server:
+        answer = session_for(server).ask("Where are redirects followed?")
+    assert answer.status == "ok" and len(server.requests) == 2, "no correction turn"
+    assert [(c.location, c.valid, c.seen) for c in answer.citations] == [
+        ("net/redirects.py:17-28", True, True)]
+
+
 def test_answer_json_has_the_documented_fields(session_for):
     with FakeOllama(scripted(GREP, GREP_ANSWER)) as server:
         data = json.loads(json.dumps(session_for(server).ask("What limits?").to_json()))

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from codeagent.assistant.citations import CITATION
+from codeagent.assistant.citation_forms import CITATION
 from codeagent.testing.fake_ollama import FakeOllama, Reply, call, scripted
 
 pytestmark = pytest.mark.slow
@@ -219,7 +219,7 @@ def test_a_summary_made_without_the_model_is_not_sent_for_correction(session_for
     ("at lines 17-28 of net/redirects.py.", ("net/redirects.py", 17, 28)),
 ])
 def test_the_citation_forms_small_models_write_are_read(text, place):
-    from codeagent.assistant.citations import cited_places
+    from codeagent.assistant.citation_forms import cited_places
 
     assert cited_places(text) == [place]
 
@@ -227,7 +227,7 @@ def test_the_citation_forms_small_models_write_are_read(text, place):
 @pytest.mark.parametrize("text", ["note:1", "the lines are long", "a.py lines are", "v:2",
                                   "1.5 lines 3", "version 3.11:2"])
 def test_prose_is_not_a_citation(text):
-    from codeagent.assistant.citations import cited_places
+    from codeagent.assistant.citation_forms import cited_places
 
     assert cited_places(text) == []
 

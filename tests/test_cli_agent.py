@@ -45,7 +45,7 @@ def test_ask_json_schema_and_the_incomplete_exit_code(indexed_repo):
     assert run.returncode == 0 and data["status"] == "ok"
     assert data["question"] == "What limits redirects?" and data["model"] == "codellama:34b"
     assert data["citations"] == [{"path": "net/redirects.py", "start": 3, "end": 3,
-                                  "valid": True, "reason": None, "seen": True}]
+                                  "valid": True, "reason": None, "seen": True, "named": None}]
     step = data["steps"][0]
     assert (step["tool"], step["arguments"]) == ("grep", {"pattern": "MAX_REDIRECTS"})
     assert step["observation"].startswith("3 matches") and step["ms"] >= 0

@@ -1,34 +1,15 @@
 """Citations in an answer (`path:line`, `path:start-end`) checked against the repository:
 the file exists inside it, is not secret or ignored, and has those lines. A path that no
-file has but exactly one file's path ends with (`brain/x.py`, `x.py`) cites that file."""
+file has but exactly one file's path ends with (`brain/x.py`, `x.py`) cites that file. A
+definition or a quoted line named beside its file cites those lines (`named_citations`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from codeagent.assistant.citation_forms import written_places
 from codeagent.textfile import decode, split_lines
-
-# A path, then its lines: `path:12`, `path:12-40` (an L before numbers is tolerated), and
-# the forms models and people write as often: `path lines 12-40`, `path, line 12`,
-# `path: Lines 12-40`, `path file at lines 12-40`, `path (lines 12-40)`, `path#L12-L40`,
-# the path in backticks, **bold** or <angle brackets>. To tell
-# a path from prose ("note:1"), it has a directory, or an extension, or is a dotfile.
-PATH = (r"(?:\.{1,2}/|/)?(?:[\w.@+-]+/)+[\w.@+-]+"   # with directories (absolute too:
-                                                   # the check says why that is wrong)
-        r"|\.[\w@+-][\w.@+-]*"                         # a dotfile: .env, .gitignore
-        r"|[\w@+-]+(?:\.[\w@+-]+)*\.[A-Za-z_]\w*")    # a file name with an extension
-                                                      # (a letter first: 1.5 is no file)
-CITATION = re.compile(
-    r"(?<![\w/.-])[<`*]*(" + PATH + r")[>`*]*"
-    r"(?::L?|#L|[,:]? ?\(?(?: file)?,? ?(?:(?:at|in|around|on) )?[Ll]ines? )"
-    r"(\d+)(?:(?:-|\u2013| to )L?(\d+))?"
-    r"(?!\w)(?!\.\d)")                                  # a sentence's full stop may follow
-# The lines first: `line 12 of path`, `lines 12-40 in path`.
-CITATION_LINES_FIRST = re.compile(
-    r"\b[Ll]ines? (\d+)(?:(?:-|\u2013| to )(\d+))? (?:of|in) (?:the file )?[<`*]*(" + PATH
-    + r")(?<!\.)(?![\w/])")
 
 
 @dataclass(frozen=True)
@@ -41,10 +22,17 @@ class Citation:
     """Why it is not valid."""
     seen: bool | None = None
     """Whether a tool result showed these lines (None: not checked)."""
+    named: str | None = None
+    """The definition or line the answer named instead of giving lines."""
 
     @property
     def location(self) -> str:
         return f"{self.path}:{self.start}" + (f"-{self.end}" if self.end != self.start else "")
+
+    @property
+    def label(self) -> str:
+        """Its location, and the name the answer gave it by."""
+        return self.location + (f" (`{self.named}`)" if self.named else "")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,47 +42,47 @@ def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citatio
     """Every distinct citation in `answer`, in order, checked; `ctx` is a ToolContext (its
     jail decides what is inside the repository); with `evidence` (an `Evidence`), whether
     the model was shown those lines."""
+    from codeagent.assistant.named_citations import named_places
+
+    lines_of: dict[str, int | None] = {}
+    checked = [(at, _check(raw, start, end, ctx, evidence, lines_of))
+               for at, raw, start, end in written_places(answer)]
+    checked += [(named.position, Citation(
+        named.path, named.start, named.end, True, None,
+        None if evidence is None else evidence.covers(named.path, named.line, named.line),
+        named.name)) for named in named_places(answer, ctx)]
+    distinct: dict[tuple[str, int, int], Citation] = {}
+    for _, citation in sorted(checked, key=lambda item: item[0]):
+        distinct.setdefault((citation.path, citation.start, citation.end), citation)
+    return list(distinct.values())
+
+
+def _check(raw: str, start: int, end: int, ctx: Any, evidence: Any,
+           lines_of: dict[str, int | None]) -> Citation:
     from codeagent.tools import ToolError
 
-    seen, found = set(), []
-    lines_of: dict[str, int | None] = {}
-    for raw, start, end in cited_places(answer):
-        path = raw[2:] if raw.startswith("./") else raw
-        if (path, start, end) in seen:
-            continue
-        seen.add((path, start, end))
-        try:
-            absolute, rel = ctx.resolve(path)
-        except ToolError as exc:
-            found.append(Citation(path, start, end, False, str(exc)))
-            continue
-        if rel not in lines_of:
-            lines_of[rel] = _line_count(absolute)
-        if lines_of[rel] is None and len(near := ctx.same_name(rel, 2)) == 1:
-            # A path given from inside its package (`brain/x.py` for `astroid/brain/x.py`)
-            # that only one file fits names that file.
-            absolute, rel = ctx.resolve(near[0])
-            lines_of.setdefault(rel, _line_count(absolute))
-        total = lines_of[rel]
-        reason = None
-        if total is None:
-            reason = "no such file in the repository"
-        elif start < 1 or end < start:
-            reason = f"not a line range ({start}-{end})"
-        elif end > total:
-            reason = f"line {end} is past the end ({rel} has {total} lines)"
-        shown = None if evidence is None or reason else evidence.covers(rel, start, end)
-        found.append(Citation(rel, start, end, reason is None, reason, shown))
-    return found
-
-
-def cited_places(answer: str) -> list[tuple[str, int, int]]:
-    """(path, start, end) of every citation in `answer`, in the order written."""
-    found = [(m.start(), m.group(1), int(m.group(2)), int(m.group(3) or m.group(2)))
-             for m in CITATION.finditer(answer)]
-    found += [(m.start(), m.group(3), int(m.group(1)), int(m.group(2) or m.group(1)))
-              for m in CITATION_LINES_FIRST.finditer(answer)]
-    return [(path, start, end) for _, path, start, end in sorted(found)]
+    path = raw[2:] if raw.startswith("./") else raw
+    try:
+        absolute, rel = ctx.resolve(path)
+    except ToolError as exc:
+        return Citation(path, start, end, False, str(exc))
+    if rel not in lines_of:
+        lines_of[rel] = _line_count(absolute)
+    if lines_of[rel] is None and len(near := ctx.same_name(rel, 2)) == 1:
+        # A path given from inside its package (`brain/x.py` for `astroid/brain/x.py`)
+        # that only one file fits names that file.
+        absolute, rel = ctx.resolve(near[0])
+        lines_of.setdefault(rel, _line_count(absolute))
+    total = lines_of[rel]
+    reason = None
+    if total is None:
+        reason = "no such file in the repository"
+    elif start < 1 or end < start:
+        reason = f"not a line range ({start}-{end})"
+    elif end > total:
+        reason = f"line {end} is past the end ({rel} has {total} lines)"
+    shown = None if evidence is None or reason else evidence.covers(rel, start, end)
+    return Citation(rel, start, end, reason is None, reason, shown)
 
 
 def citation_problems(citations: list[Citation]) -> list[str]:

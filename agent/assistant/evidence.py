@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from codeagent.assistant.citations import CITATION
+from codeagent.assistant.citation_forms import CITATION
 
 READ_WINDOW = re.compile(r"^(\S.*?) lines (\d+)-(\d+) of \d+:$", re.M)
 GREP_FILE = re.compile(r"^(\S.*?) \(\d+ match(?:es)?\)$")

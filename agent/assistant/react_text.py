@@ -25,7 +25,7 @@ from llama_index.core.agent.react.types import (ActionReasoningStep, BaseReasoni
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from codeagent.assistant.citations import cited_places
+from codeagent.assistant.citation_forms import cited_places
 
 
 class StrictReActParser(ReActOutputParser):

@@ -129,7 +129,7 @@ def citation_lines(answer: Any) -> list[str]:
     for c in answer.citations:
         why = c.reason if not c.valid else "no tool result showed these lines" if (
             c.seen is False) else None
-        lines.append(f"  {'BAD' if why else 'ok '} {printable(c.location)}"
+        lines.append(f"  {'BAD' if why else 'ok '} {printable(c.label)}"
                      + (f"  ({why})" if why else ""))
     return lines
 

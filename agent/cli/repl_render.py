@@ -120,7 +120,7 @@ def sources_lines(answer: Any | None) -> list[str]:
     if answer.mode == "search":
         return [f"code the search-only reply showed ({len(answer.sources)}):"] + (
             [f"  {source}" for source in answer.sources] or ["  none"])
-    lines = [f"{'✓' if c.valid else '✗'} {c.location}" + ("" if c.valid else f"  ({c.reason})")
+    lines = [f"{'✓' if c.valid else '✗'} {c.label}" + ("" if c.valid else f"  ({c.reason})")
              for c in answer.citations]
     if not lines:
         lines.append("the last answer cites no code")
