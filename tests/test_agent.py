@@ -314,10 +314,15 @@ def test_a_definition_or_a_quoted_line_named_beside_its_file_cites_those_lines(t
     assert [c[0] for c in cited("See `is_permanent` in net/redirects.py and "
                                 "net/redirects.py:1-3.")] == [
         "net/redirects.py:31-33", "net/redirects.py:1-3"]
-    # nothing less certain cites anything: another file's name, a name with no file in its
-    # sentence, a quote too short to mean one line, a line in no file, a file out of bounds
+    # a name alone cites its one definition only when a tool result showed it
+    assert cited("The `resolve_redirects()` method loops.") == [
+        ("net/redirects.py:17-28", True, True, "resolve_redirects()")]
+    # nothing less certain cites anything: another file's name, a name alone that no tool
+    # showed, or with another class, a quote too short to mean one line, a line in no
+    # file, a file out of bounds
     for text in ["`is_permanent` is in storage/cache.go.",
-                 "`net/redirects.py` is long. It has `resolve_redirects`.",
+                 "`net/redirects.py` is long. It has `is_permanent`.",
+                 "`Session.resolve_redirects` loops.",
                  "`net/redirects.py` has `url`.",
                  "`net/redirects.py` has `return everything_here`.",
                  "`../outside.py` has `resolve_redirects`.", "`.env` holds `SECRET_KEY=x`."]:

@@ -680,7 +680,7 @@ def test_agent_and_rag_are_scored_by_the_files_their_answers_cite(tmp_path, tiny
             assert row["found_files"] == t.gold_files
             d = row["details"]
             assert d["status"] == "ok" and d["citations"] == {"valid": 1, "invalid": 0,
-                                                              "unseen": 0}
+                                                              "unseen": 0, "named": 0}
             assert d["llm_calls"] == 1 and d["prompt_paths_cited"] == 0
     assert rows["tiny-a", "agent"]["details"]["tool_calls"] == ["multi_query_search"]
     assert "pkg/reader.py:parse_header" in rows["tiny-a", "agent"]["found_functions"]
@@ -702,7 +702,7 @@ def test_an_answer_citing_what_it_never_saw_ranks_nothing(tmp_path, tiny, mock_e
                    first_search=False, citation_retries=0)
     [row] = map(json.loads, out.read_text().splitlines())
     assert row["found_files"] == [] and row["details"]["status"] == "unverified"
-    assert row["details"]["citations"] == {"valid": 0, "invalid": 0, "unseen": 1}
+    assert row["details"]["citations"] == {"valid": 0, "invalid": 0, "unseen": 1, "named": 0}
     [agent] = score(tasks, read_predictions(out), ["agent"])
     assert agent.all.acc[10] == 0.0
 

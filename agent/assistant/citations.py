@@ -50,7 +50,7 @@ def check_citations(answer: str, ctx: Any, evidence: Any = None) -> list[Citatio
     checked += [(named.position, Citation(
         named.path, named.start, named.end, True, None,
         None if evidence is None else evidence.covers(named.path, named.line, named.line),
-        named.name)) for named in named_places(answer, ctx)]
+        named.name)) for named in named_places(answer, ctx, evidence)]
     distinct: dict[tuple[str, int, int], Citation] = {}
     for _, citation in sorted(checked, key=lambda item: item[0]):
         distinct.setdefault((citation.path, citation.start, citation.end), citation)

@@ -8,6 +8,10 @@ Such a mention cites the definition's lines (from the index's definitions table,
 find_symbol shows them) or the quoted line, when the file has exactly one such definition
 or line; anything less certain cites nothing. It counts as seen when a tool result showed
 the line that defines it (a function list shows `path:line name`) or the quoted line.
+
+A name in a sentence that names no file ("the `AsStringVisitor` class lacks ...") cites its
+definition only when the repository has exactly one and a tool result showed it: the model
+said nothing about where it is, so only what it was shown can say it.
 """
 
 from __future__ import annotations
@@ -41,20 +45,25 @@ class NamedPlace:
     name: str
 
 
-def named_places(answer: str, ctx: Any) -> list[NamedPlace]:
-    """Every definition or line the answer names beside its file, resolved; `ctx` is a
-    ToolContext (the jail decides which paths are files of the repository)."""
+def named_places(answer: str, ctx: Any, evidence: Any = None) -> list[NamedPlace]:
+    """Every definition or line the answer names beside its file, and every definition it
+    names alone that `evidence` (an `Evidence`) shows, resolved; `ctx` is a ToolContext
+    (the jail decides which paths are files of the repository)."""
     found: list[NamedPlace] = []
     definitions = _Definitions(ctx)
     for offset, sentence in _sentences(answer):
         cited = [m.span() for m in CITATION.finditer(sentence)]
-        files = {}
+        files, elsewhere = {}, False
         for match in MENTION.finditer(sentence):
             if not any(s <= match.start(1) < e for s, e in cited):
                 rel = _file(ctx, match.group(1))
                 if rel:
                     files[rel] = match.span(1)
+                elif "/" in match.group(1):
+                    elsewhere = True  # a path that is no file here: the sentence is wrong
         if not files:
+            if not elsewhere:
+                found += _shown_names(sentence, offset, definitions, evidence)
             continue
         for code in CODE.finditer(sentence):
             if any(s <= code.start(1) < e for s, e in [*files.values(), *cited]):
@@ -68,6 +77,19 @@ def named_places(answer: str, ctx: Any) -> list[NamedPlace]:
     return found
 
 
+def _shown_names(sentence: str, offset: int, definitions: _Definitions,
+                 evidence: Any) -> list[NamedPlace]:
+    found = []
+    for code in CODE.finditer(sentence) if evidence is not None else ():
+        name = CALL.sub("", code.group(1).strip())
+        spans = definitions.named(name) if NAME.fullmatch(name) else []
+        if len(spans) == 1 and evidence.covers(spans[0][2], spans[0][0], spans[0][0]):
+            start, end, rel = spans[0]
+            found.append(NamedPlace(offset + code.start(1), rel, start, end, start,
+                                    code.group(1).strip()))
+    return found
+
+
 def _resolve(ctx: Any, definitions: _Definitions, rel: str,
              text: str) -> list[tuple[int, int, int, str]]:
     """(start, end, line, path) of what `text` names in file `rel`: its definition when it
@@ -75,7 +97,7 @@ def _resolve(ctx: Any, definitions: _Definitions, rel: str,
     name = CALL.sub("", text)
     if NAME.fullmatch(name):
         spans = definitions.named(name, rel)
-        return [(s, e, s, rel) for s, e in spans] if len(spans) == 1 else []
+        return [(s, e, s, rel) for s, e, _ in spans] if len(spans) == 1 else []
     if len(text) < MIN_QUOTE:
         return []
     lines = _lines(ctx, rel)
@@ -90,10 +112,12 @@ class _Definitions:
         self.ctx = ctx
         self.manifest: Any = None
 
-    def named(self, name: str, rel: str) -> list[tuple[int, int]]:
-        """(start, end) of the definitions of `name` in `rel`: the dotted name as written,
-        else shorter from the left (`requests.models.Response.iter_content` is the method
-        `Response.iter_content`), stopping at the first that any definition has."""
+    def named(self, name: str, rel: str | None = None) -> list[tuple[int, int, str]]:
+        """(start, end, path) of the definitions of `name` (in `rel`, if given): the dotted
+        name as written, else shorter from the left (`requests.models.Response.iter_content`
+        is the method `Response.iter_content`), stopping at the first that any definition
+        has. Without a file a dotted name keeps two parts: `Foo.validate` is not any
+        `validate`."""
         if self.manifest is None:
             try:
                 self.manifest = self.ctx.manifest()
@@ -102,9 +126,10 @@ class _Definitions:
         if self.manifest is False:
             return []
         parts = name.split(".")
-        for first in range(len(parts)):
-            found = [(d.start_line, d.end_line) for d in
-                     self.manifest.definitions_named(".".join(parts[first:])) if d.path == rel]
+        for first in range(len(parts) if rel or len(parts) == 1 else len(parts) - 1):
+            found = [(d.start_line, d.end_line, d.path)
+                     for d in self.manifest.definitions_named(".".join(parts[first:]))
+                     if rel is None or d.path == rel]
             if found:
                 return found
         return []
