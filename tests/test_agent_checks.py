@@ -247,3 +247,17 @@ def test_a_citation_is_seen_only_within_what_was_shown():
     assert shown.covers("pkg/a.py", 250, 250) and not shown.covers("pkg/a.py", 1, 900)
     assert shown.covers("pkg/b.py", 10, 40) and shown.covers("pkg/b.py", 12, 20)
     assert not shown.covers("pkg/b.py", 1, 90) and not shown.covers("pkg/c.py", 1, 1)
+
+
+def test_a_citation_by_name_is_shown_with_the_name_it_was_given():
+    from types import SimpleNamespace
+
+    from codeagent.assistant.citations import Citation
+    from codeagent.cli.console import citation_lines
+    from codeagent.cli.repl_render import sources_lines
+
+    named = Citation("net/redirects.py", 17, 28, True, None, True, "resolve_redirects")
+    answer = SimpleNamespace(answer="...", citations=[named], mode="agent")
+    assert citation_lines(answer) == [
+        "citations: 1 of 1 verified", "  ok  net/redirects.py:17-28 (`resolve_redirects`)"]
+    assert sources_lines(answer) == ["✓ net/redirects.py:17-28 (`resolve_redirects`)"]
