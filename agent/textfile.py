@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+from pathlib import Path
 
 SNIFF_BYTES = 8192
 CHARS_PER_TOKEN = 3.5
@@ -55,6 +56,15 @@ def split_lines(text: str) -> list[str]:
     if "\r" not in text:  # the common case, without a check per line
         return lines
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def read_lines(path: Path) -> list[str] | None:
+    """A text file's lines (`split_lines`), or None when it cannot be read or is binary."""
+    try:
+        decoded = decode(path.read_bytes())
+    except OSError:
+        return None
+    return split_lines(decoded[0]) if decoded else None
 
 
 def line_starts(text: str) -> list[int]:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from codeagent.assistant.citation_forms import written_places
-from codeagent.textfile import decode, split_lines
+from codeagent.textfile import read_lines
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,5 @@ def citation_problems(citations: list[Citation]) -> list[str]:
 
 
 def _line_count(path: Any) -> int | None:
-    try:
-        if not path.is_file():
-            return None
-        decoded = decode(path.read_bytes())
-    except OSError:
-        return None
-    return len(split_lines(decoded[0])) if decoded else None
+    lines = read_lines(path) if path.is_file() else None
+    return None if lines is None else len(lines)

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from codeagent.assistant.citation_forms import CITATION, PATH
 from codeagent.errors import CodeagentError
-from codeagent.textfile import decode, split_lines
+from codeagent.textfile import read_lines
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 MENTION = re.compile(r"(?<![\w/.-])[<`*]*(" + PATH + r")(?<!\.)(?![\w/])")
@@ -100,7 +100,7 @@ def _resolve(ctx: Any, definitions: _Definitions, rel: str,
         return [(s, e, s, rel) for s, e, _ in spans] if len(spans) == 1 else []
     if len(text) < MIN_QUOTE:
         return []
-    lines = _lines(ctx, rel)
+    lines = read_lines(ctx.repo / rel) or []
     holding = [number for number, line in enumerate(lines, 1) if text in line]
     return [(holding[0], holding[0], holding[0], rel)] if len(holding) == 1 else []
 
@@ -147,14 +147,6 @@ def _file(ctx: Any, raw: str) -> str | None:
         return rel
     near = ctx.same_name(rel, 2)
     return near[0] if len(near) == 1 else None
-
-
-def _lines(ctx: Any, rel: str) -> list[str]:
-    try:
-        decoded = decode((ctx.repo / rel).read_bytes())
-    except OSError:
-        return []
-    return split_lines(decoded[0]) if decoded else []
 
 
 def _sentences(text: str) -> Iterator[tuple[int, str]]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from codeagent.index.walker import RACY_MTIME_NS, FileEntry
-from codeagent.textfile import decode, split_lines
+from codeagent.textfile import decode, read_lines, split_lines
 
 PER_FILE = 20
 ENGINE_ENV = "CODEAGENT_GREP_ENGINE"
@@ -288,11 +288,7 @@ def _python_file(repo: Path, path: str, query: Query, rx: re.Pattern,
 
 
 def _shown_lines(path: Path, hits: list[int], query: Query) -> list[Line]:
-    try:
-        decoded = decode(path.read_bytes())
-    except OSError:  # gone since the search: nothing to show, the count stands
-        return []
-    lines = split_lines(decoded[0]) if decoded else []
+    lines = read_lines(path) or []  # gone since the search: nothing to show, the count stands
     return _select(_events(lines, [h for h in hits if h <= len(lines)], query.context), query)
 
 
