@@ -15,7 +15,7 @@ inside the call). Nothing in agent/ or tools/ knows about checkpoints.
 Children are forked from this process, which imported the heavy libraries once and never
 opens a store itself (a fork must not inherit Chroma's state), so a run costs a fraction of
 a second instead of ~2 s of imports; --fresh starts a new interpreter per run instead. The
-store's health probe stays what it is: a new `python -m codeagent.index.health` per probe.
+store's health probe stays what it is: forked from its own fork server per process.
 Prints a JSON summary; exit status 1 when anything failed.
 """
 

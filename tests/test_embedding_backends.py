@@ -61,14 +61,50 @@ def test_the_export_is_made_once_and_records_its_check(onnx_minilm, monkeypatch)
     load_embedding(MINILM, "cpu", backend="onnx")
 
 
-def test_int8_is_its_own_export_and_auto_never_picks_it(onnx_minilm):
+def test_int8_is_its_own_export(onnx_minilm):
     model, info = load_embedding(MINILM, "cpu", backend="onnx-int8")
     export = onnx_encoder.exported(resolve_model_dir(MINILM), MINILM, "onnx-int8")
     assert info.backend == "onnx-int8" and export is not None
     assert export.path.stat().st_size < 0.5 * onnx_encoder.exported(
         resolve_model_dir(MINILM), MINILM, "onnx").path.stat().st_size
     assert len(model.get_query_embedding("redirects")) == info.dimension
-    assert load_embedding(MINILM, "cpu", backend="auto")[1].backend == "onnx"
+
+
+def test_auto_takes_int8_only_for_a_model_measured_with_todays_recipe(onnx_minilm,
+                                                                      monkeypatch):
+    def auto() -> str:
+        return load_embedding(MINILM, "cpu", backend="auto")[1].backend
+
+    assert auto() == "onnx-int8"  # the bundled MiniLM's weights are in the measured list
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_encoder, "INT8_RANKS_AS_FP32", {})  # another model
+        assert auto() == "onnx"
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_encoder, "INT8_MEASURED_RECIPE", "1")  # measured another recipe
+        assert auto() == "onnx"
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_encoder, "INT8_FLOOR", 1.01)  # an export that went wrong
+        assert auto() == "onnx"
+
+
+def test_the_weights_digest_is_the_caches_blob_name_or_computed_once(tmp_path):
+    import hashlib
+
+    blob = tmp_path / "blobs" / hashlib.sha256(b"weights").hexdigest()
+    blob.parent.mkdir()
+    blob.write_bytes(b"not what the name says")  # a link into a cache is not read
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "model.safetensors").symlink_to(blob)
+    assert onnx_encoder.weights_digest(linked, "linked") == blob.name
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    (copied / "model.safetensors").write_bytes(b"weights")
+    assert onnx_encoder.weights_digest(copied, "copied") == blob.name
+    [kept] = onnx_encoder.cache_root().rglob("copied-*/weights.sha256")
+    kept.write_text("f" * 64)  # a second ask reads what the first kept
+    assert onnx_encoder.weights_digest(copied, "copied") == "f" * 64
+    assert onnx_encoder.weights_digest(tmp_path, "none") is None
 
 
 def test_int8_leaves_the_feed_forward_outputs_in_fp32(onnx_minilm):

@@ -167,17 +167,22 @@ def load_embedding(name: str, device: str = "auto", batch_size: int = 32,
 
 
 def choose_backend(backend: str, device: str, path: Path, name: str) -> str:
-    """What `auto` means here: on a CPU the fp32 ONNX export when its vectors match
-    torch's (cosine >= onnx_encoder.MATCH on fixed texts; the export is made once), else
-    torch; on a GPU torch. int8 is never chosen by itself: it changes the vectors
-    (bench/README.md), so it must be asked for."""
+    """What `auto` means here. On a GPU, torch. On a CPU, the fastest ONNX export that loses
+    nothing measurable: int8 for a model whose int8 vectors were measured to rank the
+    localization benchmark as fp32's do (`onnx_encoder.INT8_RANKS_AS_FP32`, bench/README.md),
+    else the fp32 export when its vectors match torch's (cosine >= onnx_encoder.MATCH on
+    fixed texts), else torch. Exports are made once and cached."""
     if backend != "auto":
         return backend
     if pick_device(device) != "cpu":
         return "torch"
-    from codeagent.index.onnx_encoder import MATCH, ensure_exported
+    from codeagent.index.onnx_encoder import (INT8_FLOOR, MATCH, ensure_exported,
+                                              int8_ranks_as_fp32)
 
     try:
+        if int8_ranks_as_fp32(path, name) and \
+                ensure_exported(path, name, "onnx-int8").min_cosine >= INT8_FLOOR:
+            return "onnx-int8"
         export = ensure_exported(path, name, "onnx")
     except Exception as exc:  # an architecture the exporter cannot take: torch it is
         log.warning("cannot export %s to ONNX (%s): embedding with torch", name, exc)

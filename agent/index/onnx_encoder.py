@@ -48,6 +48,19 @@ RECIPES = {"onnx": "1", "onnx-int8": "2"}
 backends' do. onnx-int8 recipe 1 quantized every weight matrix per tensor (top-5 neighbours
 as torch's 0.79 MiniLM, 0.60 mpnet); recipe 2 quantizes per output channel and keeps the
 feed-forward down-projections in fp32 (0.92 and 0.90; bench/README.md)."""
+INT8_RANKS_AS_FP32 = {
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db": "all-MiniLM-L6-v2",
+}
+"""Models (by the sha256 of their model.safetensors) whose onnx-int8 vectors, made by recipe
+`INT8_MEASURED_RECIPE`, ranked the 16 localization tasks with the Acc@5 of their fp32
+vectors in every retrieval mode (bench/README.md, "Embedding backends"): the only ones
+`auto` embeds with int8. Any other model, or another recipe, is unmeasured. all-mpnet-base-v2
+(78c0197b...) was measured and is not here: int8 lost a task from the default ranking's top
+5 and two from the hybrid mode's."""
+INT8_MEASURED_RECIPE = "2"
+INT8_FLOOR = 0.95
+"""Least cosine to torch, over `PROBES`, of an int8 export that `auto` takes (recipe 2:
+0.99 for MiniLM): a guard against a quantizer that went wrong, not the criterion."""
 PROBES = [
     "def resolve_redirects(self, resp, req):\n    \"\"\"Follow redirects.\"\"\"\n    return resp",
     "class LRUCache:\n    def put(self, key, value):\n        self.items[key] = value",
@@ -133,6 +146,38 @@ def ensure_exported(model_dir: Path, name: str, backend: str) -> Export:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return Export(directory / "model.onnx", cosine, seconds)
+
+
+def weights_digest(model_dir: Path, name: str) -> str | None:
+    """sha256 of the model's model.safetensors (None without one): the Hugging Face cache's
+    blob name where it is a link into the cache, else computed once per state of its files
+    and kept beside its exports."""
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        return None
+    blob = weights.resolve().name
+    if weights.is_symlink() and len(blob) == 64 and all(c in "0123456789abcdef" for c in blob):
+        return blob
+    kept = export_dir(model_dir, name, "onnx").parent / "weights.sha256"
+    try:
+        return kept.read_text().strip()
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(f".{os.getpid()}")
+    partial.write_text(digest.hexdigest())
+    os.replace(partial, kept)
+    return digest.hexdigest()
+
+
+def int8_ranks_as_fp32(model_dir: Path, name: str) -> bool:
+    """Whether today's int8 recipe was measured to rank as fp32 does for this model."""
+    return (RECIPES["onnx-int8"] == INT8_MEASURED_RECIPE
+            and weights_digest(model_dir, name) in INT8_RANKS_AS_FP32)
 
 
 class OnnxEncoder:
