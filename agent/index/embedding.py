@@ -176,8 +176,7 @@ def choose_backend(backend: str, device: str, path: Path, name: str) -> str:
         return backend
     if pick_device(device) != "cpu":
         return "torch"
-    from codeagent.index.onnx_encoder import (INT8_FLOOR, MATCH, ensure_exported,
-                                              int8_ranks_as_fp32)
+    from codeagent.index.onnx_encoder import INT8_FLOOR, MATCH, ensure_exported, int8_ranks_as_fp32
 
     try:
         if int8_ranks_as_fp32(path, name) and \
