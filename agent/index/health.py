@@ -50,8 +50,10 @@ class Probe:
         child_end.close()
 
     def result(self) -> Health:
+        answered = True  # an end of the pipe is an answer too: the child died
         try:
-            report = self._answer.recv() if self._answer.poll(PROBE_TIMEOUT) else "hung"
+            answered = self._answer.poll(PROBE_TIMEOUT)
+            report = self._answer.recv() if answered else None
         except EOFError:  # it died before it could answer
             report = None
         except BaseException:  # Ctrl-C while waiting: the probe has no more use
@@ -59,11 +61,11 @@ class Probe:
             raise
         finally:
             self._answer.close()
-        if report == "hung":
+        if not answered:
             self._proc.kill()
-        self._proc.join(5)
-        if report == "hung":
+            self._proc.join()
             return Health(False, reason=f"opening the store hung for {PROBE_TIMEOUT} s")
+        self._proc.join(5)
         if report is None:
             code = self._proc.exitcode
             if code is not None and code < 0:

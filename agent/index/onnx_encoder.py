@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -156,7 +157,7 @@ def weights_digest(model_dir: Path, name: str) -> str | None:
     if not weights.is_file():
         return None
     blob = weights.resolve().name
-    if weights.is_symlink() and len(blob) == 64 and all(c in "0123456789abcdef" for c in blob):
+    if weights.is_symlink() and re.fullmatch("[0-9a-f]{64}", blob):
         return blob
     kept = export_dir(model_dir, name, "onnx").parent / "weights.sha256"
     try:
