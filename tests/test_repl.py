@@ -534,6 +534,7 @@ def test_ctrl_c_cancels_the_running_turn(repo, tmp_path):
             # Ctrl-C once the model is asked (not after a fixed delay: on a busy machine
             # the turn may not have started by then), and the time from there measured.
             sent: list[float] = []
+            cancelled: list[float] = []
             done = threading.Event()
 
             def interrupt_when_asked() -> None:
@@ -542,6 +543,11 @@ def test_ctrl_c_cancels_the_running_turn(repo, tmp_path):
                 if not done.is_set():
                     sent.append(time.monotonic())
                     os.kill(os.getpid(), signal.SIGINT)
+                # Timed to the cancel notice, not to the REPL's end: /exit then waits for
+                # the first index run (which may still be loading its model) to stop.
+                while "cancelled:" not in buffer.getvalue() and not done.wait(0.02):
+                    pass
+                cancelled.append(time.monotonic())
 
             interrupter = threading.Thread(target=interrupt_when_asked, daemon=True)
             interrupter.start()
@@ -552,8 +558,10 @@ def test_ctrl_c_cancels_the_running_turn(repo, tmp_path):
             except KeyboardInterrupt:
                 pytest.fail("Ctrl-C escaped the REPL")
             finally:
+                interrupter.join(1)  # it ends at the notice, or now that `done` is set
                 done.set()
-            elapsed = time.monotonic() - sent[0]
+                interrupter.join()
+            elapsed = cancelled[0] - sent[0]
     assert code == 0
     assert elapsed < 5  # the model's reply would take 10 s
     lines = printed_lines(buffer.getvalue())

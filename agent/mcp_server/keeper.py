@@ -28,8 +28,11 @@ WAIT_SECONDS = 10.0
 few changed files on a CPU (the model is loaded once per process), short enough that a
 burst of edits never stalls the calling agent; past it the result says it is partial."""
 
-STOP_SECONDS = 30.0
-"""How long leaving waits for a run to stop at its next batch (what is committed stays)."""
+STOP_SECONDS = 10.0
+"""How long leaving (Ctrl-C, SIGTERM, the client gone) waits for a run to stop at its next
+batch: what is committed stays either way, and a run killed mid-batch is taken up by the
+next as a crash is (tests/test_kill_matrix.py), so the wait is short. Loading the model is no
+stopping point: past the wait the process leaves without it."""
 
 
 class IndexKeeper:
