@@ -24,7 +24,7 @@ ENV_PREFIX = "CODEAGENT_"
 CHOICES = {"agent_protocol": ("auto", "react", "native"),
            "embed_backend": ("auto", "torch", "onnx", "onnx-int8")}
 """Settings whose value must be one of a few words."""
-MINIMUMS = {"embed_batch_size": 1, "max_file_bytes": 1, "window_lines": 1, "search_k": 1,
+MINIMUMS = {"max_file_bytes": 1, "window_lines": 1, "search_k": 1,
             "observation_tokens": 1, "context_window": 1, "request_timeout": 1,
             "max_steps": 1, "question_seconds": 1}
 """Numbers for which 0 makes no sense (a batch of 0 chunks, a 0-second timeout); every
@@ -41,8 +41,10 @@ class Settings:
     embed_device: str = "auto"
     """Where to embed: auto (cuda, then mps, then cpu), cuda, mps or cpu."""
 
-    embed_batch_size: int = 32
-    """Chunks per forward pass of the embedding model; raise it on a GPU."""
+    embed_batch_size: int = 0
+    """Chunks per forward pass of the embedding model; 0 leaves it to the device: 4 on a CPU
+    (a transformer's activations for a few chunks stay in the CPU's cache: 1.2-1.5x the
+    chunks/s of 32 here, bench/README.md), 32 on a GPU."""
 
     embed_backend: str = "auto"
     """What runs the embedding model: torch, onnx (ONNX Runtime, fp32), onnx-int8, or auto

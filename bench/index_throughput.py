@@ -2,7 +2,7 @@
 
     python bench/index_throughput.py --mirror /path/to/owner+name/repo [--commit SHA]
         [--model sentence-transformers/all-MiniLM-L6-v2] [--batch-size 32] [--device cpu]
-        [--also-backend auto ...]
+        [--also-backend auto ...] [--also-batch-size 0]
 
 1. materializes the repository at the commit into a scratch directory;
 2. times `codeagent index` as a user runs it (a fresh process: start-up, model load, walk,
@@ -11,7 +11,8 @@
    batch size and device -> raw encoder chunks/s;
 4. times a second `codeagent index` with nothing changed (no-op re-index);
 5. with --also-backend B, indexes a second copy of the commit with `--embed-backend B`
-   (the first run is `--embed-backend torch`, today's path) and gives the speed-up.
+   (the first run is `--embed-backend torch`, today's path) and gives the speed-up;
+   with --also-batch-size N, at that batch size (0: codeagent's default for the device).
 Prints the ratios (targets: end-to-end / raw >= 0.9, no-op / full <= 0.02) as JSON.
 """
 
@@ -40,8 +41,9 @@ def timed_index(repo: Path, model: str, batch: int, device: str,
                 backend: str = "torch") -> tuple[float, dict]:
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "codeagent", "index", str(repo), "--json",
-                          "--embed-model", model, "--embed-batch-size", str(batch),
-                          "--embed-device", device, "--embed-backend", backend],
+                          "--embed-model", model, "--embed-device", device,
+                          "--embed-backend", backend,
+                          *(["--embed-batch-size", str(batch)] if batch else [])],
                          capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if run.returncode != 0:
@@ -94,7 +96,11 @@ def main() -> None:
     parser.add_argument("--also-backend", action="append", default=[], metavar="BACKEND",
                         help="index the same commit again with this backend (auto, onnx, "
                              "onnx-int8; its export made first, untimed) and compare")
+    parser.add_argument("--also-batch-size", type=int, metavar="N",
+                        help="the batch size of the --also-backend runs (default: --batch-size; "
+                             "0: what codeagent picks for the device)")
     args = parser.parse_args()
+    also_batch = args.batch_size if args.also_batch_size is None else args.also_batch_size
 
     scratch = Path(tempfile.mkdtemp(prefix="codeagent-bench-"))
     try:
@@ -115,8 +121,7 @@ def main() -> None:
                 load_embedding(args.model, args.device, backend=backend)  # the export, once
             copy = scratch / f"repo-{backend}"
             materialize(args.mirror, args.commit, copy, args.only)
-            seconds, other = timed_index(copy, args.model, args.batch_size, args.device,
-                                         backend)
+            seconds, other = timed_index(copy, args.model, also_batch, args.device, backend)
             others[backend] = {"index_seconds": round(seconds, 2), "chunks": other["chunks"],
                                "index_chunks_per_s": round(other["chunks"] / seconds, 2),
                                "speedup_vs_torch": round(full_s / seconds, 2)}
@@ -125,7 +130,8 @@ def main() -> None:
     chunks = summary["chunks"]
     result = {
         "repo": args.mirror.parent.name, "commit": args.commit, "model": args.model,
-        "batch_size": args.batch_size, "device": args.device, "files": summary["files"],
+        "batch_size": args.batch_size, "also_batch_size": also_batch, "device": args.device,
+        "files": summary["files"],
         "chunks": chunks, "index_seconds": round(full_s, 2),
         "index_chunks_per_s": round(chunks / full_s, 2),
         "only": args.only,

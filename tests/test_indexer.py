@@ -231,6 +231,31 @@ def test_embedding_cache_reuses_vectors_and_keeps_order(tmp_path, mock_embedding
     assert embedder.embedded_count == 3 and again == first
 
 
+@pytest.mark.parametrize("asked, device, per_call", [(0, "cpu", 4), (0, "cuda", 32),
+                                                     (5, "cpu", 5)])
+def test_the_batch_size_is_the_devices_unless_one_is_asked_for(repo, settings_for, asked, device,
+                                                               per_call):
+    """0 (the default) leaves it to the device: 4 on a CPU, where the activations of 4 chunks
+    stay in cache (bench/README.md), 32 on a GPU; a number asked for is kept."""
+    from llama_index.core.embeddings import MockEmbedding
+
+    from codeagent.index.embedding import EmbeddingInfo
+
+    calls: list[int] = []
+
+    class Counting(MockEmbedding):
+        def _get_text_embeddings(self, texts):
+            calls.append(len(texts))
+            return super()._get_text_embeddings(texts)
+
+    write_files(repo, {f"extra/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(40)})
+    model = Counting(embed_dim=8, embed_batch_size=1000)  # no split of its own
+    summary = run_index(repo, settings_for(repo, embed_batch_size=asked),
+                        embedding=(model, EmbeddingInfo("mock-8", 8, device, 256)))
+    assert sum(calls) == summary.chunks_written > per_call
+    assert max(calls) == per_call
+
+
 def test_an_index_in_another_format_is_rebuilt_with_a_note(repo, settings_for, mock_embedding):
     import sqlite3
 

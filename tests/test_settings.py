@@ -73,7 +73,7 @@ def test_the_protocol_is_one_of_three_words(tmp_path):
         load_settings(tmp_path, {"agent_protocol": "json"}, environ={})
 
 
-@pytest.mark.parametrize("name", ["embed_batch_size", "max_file_bytes", "window_lines",
+@pytest.mark.parametrize("name", ["max_file_bytes", "window_lines",
                                   "search_k", "context_window", "max_steps"])
 def test_a_number_that_cannot_be_zero_is_refused_naming_it_and_where_it_was_set(tmp_path,
                                                                                 name):

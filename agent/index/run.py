@@ -345,10 +345,11 @@ class _IndexRun:
 
         from codeagent.index.chunker import CodeChunker, chars_for_tokens
         from codeagent.index.embed_cache import CachedEmbedding, EmbeddingCache
-        from codeagent.index.embedding import token_counter
+        from codeagent.index.embedding import batch_size_for, token_counter
 
         cache = EmbeddingCache(self.ddir / "embed-cache.sqlite", info.identity)
-        embedder = CachedEmbedding(model, cache, self.settings.embed_batch_size)
+        embedder = CachedEmbedding(model, cache,
+                                   batch_size_for(self.settings.embed_batch_size, info.device))
         chunker = CodeChunker(count_tokens=token_counter(model), max_tokens=info.max_tokens,
                               max_chars=chars_for_tokens(info.max_tokens),
                               window_lines=self.settings.window_lines,

@@ -102,10 +102,11 @@ class Searcher:
     def model(self) -> Any:
         """The LlamaIndex embedding model (for the retrievers that fuse with BM25)."""
         if self._model is None and self._encoder is not None:
+            from codeagent.index.embedding import batch_size_for
             from codeagent.index.onnx_embedding import OnnxEmbedding
 
             self._model = OnnxEmbedding(self._encoder, model_name=self.model_name,
-                                        embed_batch_size=self.batch_size)
+                                        embed_batch_size=batch_size_for(self.batch_size, "cpu"))
         return self._model
 
     @property
