@@ -186,6 +186,40 @@ def test_the_index_records_its_backend_and_never_mixes_two(tmp_path, onnx_minilm
     assert rebuilt.embedded == rebuilt.chunks  # none of the onnx vectors reused
 
 
+def test_the_cpu_is_found_without_torch_where_no_gpu_can_be(tmp_path, monkeypatch):
+    from codeagent.index import embedding
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # an import of torch now fails
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(embedding, "GPU_NODES", (str(tmp_path / "nvidiactl"),))
+    assert embedding.pick_device("auto") == "cpu"
+    assert embedding.pick_device("cpu") == "cpu"
+    (tmp_path / "nvidiactl").touch()  # a driver is there: only torch can tell
+    with pytest.raises(ImportError):
+        embedding.pick_device("auto")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(any(os.path.exists(n) for n in ("/dev/nvidiactl", "/dev/nvidia0",
+                                                   "/dev/kfd", "/dev/dxg")),
+                    reason="a GPU driver is here: auto asks torch")
+def test_an_auto_index_run_on_a_cpu_never_imports_torch(tmp_path, onnx_minilm):
+    load_embedding(MINILM, "cpu", backend="auto")  # the export auto takes, made beforehand
+    repo = make_repo(tmp_path / "repo", hostile=False)
+    (repo / ".codeagent.toml").write_text(f'embed_model = "{MINILM}"\n')
+    probe = ("import sys, json\nfrom codeagent.cli.main import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+             f"print(json.dumps([code, [m for m in {HEAVY!r} if m in sys.modules]]))\n")
+    out = subprocess.run([sys.executable, "-c", probe, "index", str(repo), "--json"],
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    *summary, last = out.stdout.strip().splitlines()
+    assert json.loads(last) == [0, []], out.stderr
+    assert json.loads("\n".join(summary))["chunks"] > 0
+    manifest = open_manifest_readonly(repo)
+    assert manifest.get("backend") == "onnx-int8"
+    manifest.close()
+
+
 @pytest.mark.slow
 def test_a_search_on_an_onnx_index_never_imports_torch(tmp_path, onnx_minilm):
     repo = make_repo(tmp_path / "repo", hostile=False)

@@ -272,7 +272,9 @@ def test_leaving_while_the_index_fills_stops_it_cleanly(tmp_path):
     embedding = (GatedEmbedding(gate), EmbeddingInfo("gated-8", 8, "cpu", 256))
     buffer = io.StringIO()
     with FakeOllama(scripted()) as server, create_pipe_input() as pipe:
-        session = Session(root, settings_at(root, server), embedding=embedding)
+        # one batch holds every chunk: the one the gate holds is all there is to embed
+        session = Session(root, settings_at(root, server, embed_batch_size=32),
+                          embedding=embedding)
 
         def user():
             until(lambda: session.ctx.filling is not None
