@@ -27,8 +27,8 @@ CHOICES = {"agent_protocol": ("auto", "react", "native"),
 MINIMUMS = {"max_file_bytes": 1, "window_lines": 1, "search_k": 1,
             "observation_tokens": 1, "context_window": 1, "request_timeout": 1,
             "max_steps": 1, "question_seconds": 1}
-"""Numbers for which 0 makes no sense (a batch of 0 chunks, a 0-second timeout); every
-other number only has to be >= 0."""
+"""Numbers for which 0 makes no sense (a file of 0 bytes, a 0-second timeout); every other
+number only has to be >= 0 (for embed_batch_size, 0 means the device's own batch)."""
 
 
 @dataclass

@@ -73,7 +73,8 @@ def store_options(f: Callable) -> Callable:
     f = click.option("--chroma-url", metavar="URL",
                      help="Use a Chroma server (`chroma run`) instead of the embedded store.")(f)
     f = click.option("--embed-batch-size", type=click.IntRange(min=1), metavar="N",
-                     help="Chunks per embedding forward pass (default: 4 on a CPU, 32 on a GPU).")(f)
+                     help="Chunks per embedding forward pass (default: 4 on a CPU, 32 on "
+                          "a GPU).")(f)
     f = click.option("--embed-backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]),
                      help="What runs the embedding model (default auto: on a CPU ONNX "
                           "Runtime, int8 for a model measured to rank as fp32 does (MiniLM), "
