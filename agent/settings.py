@@ -49,7 +49,7 @@ class Settings:
     embed_backend: str = "auto"
     """What runs the embedding model: torch, onnx (ONNX Runtime, fp32), onnx-int8, or auto
     (on a CPU onnx-int8 for a model measured to rank as fp32 does, else onnx where its vectors
-    match torch's, else torch; on a GPU torch). A new index records it."""
+    match torch's, else torch; on a GPU torch, in fp16 on CUDA). A new index records it."""
 
     max_file_bytes: int = 1_000_000
     """Files larger than this are skipped (reported as 'too large')."""

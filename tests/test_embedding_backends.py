@@ -186,6 +186,38 @@ def test_the_index_records_its_backend_and_never_mixes_two(tmp_path, onnx_minilm
     assert rebuilt.embedded == rebuilt.chunks  # none of the onnx vectors reused
 
 
+def test_auto_on_cuda_is_torch_in_half_precision(monkeypatch):
+    """No GPU here: the wiring alone, with sentence-transformers' model stood in for."""
+    import llama_index.embeddings.huggingface as huggingface
+
+    from codeagent.index import embedding
+
+    calls: list[str] = []
+
+    class Inner:
+        max_seq_length = 256
+
+        def half(self):
+            calls.append("half")
+            return self
+
+        def get_embedding_dimension(self):
+            return 384
+
+    class StandIn:
+        def __init__(self, **kwargs):
+            calls.append(kwargs["device"])
+            self._model = Inner()
+
+    monkeypatch.setattr(embedding, "pick_device", lambda preference: "cuda")
+    monkeypatch.setattr(huggingface, "HuggingFaceEmbedding", StandIn)
+    info = load_embedding(MINILM, "auto", backend="auto")[1]
+    assert calls == ["cuda", "half"] and (info.backend, info.device) == ("torch", "cuda")
+    calls.clear()
+    load_embedding(MINILM, "auto", backend="torch")
+    assert calls == ["cuda"]  # torch asked for by name: fp32, as before
+
+
 def test_the_cpu_is_found_without_torch_where_no_gpu_can_be(tmp_path, monkeypatch):
     from codeagent.index import embedding
 

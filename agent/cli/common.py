@@ -78,7 +78,8 @@ def store_options(f: Callable) -> Callable:
     f = click.option("--embed-backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]),
                      help="What runs the embedding model (default auto: on a CPU ONNX "
                           "Runtime, int8 for a model measured to rank as fp32 does (MiniLM), "
-                          "else fp32 where its vectors match torch's; on a GPU torch). An "
+                          "else fp32 where its vectors match torch's; on a GPU torch, fp16 on "
+                          "CUDA). An "
                           "index keeps the backend it was built with.")(f)
     f = click.option("--embed-device", type=click.Choice(["auto", "cuda", "mps", "cpu"]),
                      help="Where to embed (default auto: cuda, then mps, then cpu).")(f)
