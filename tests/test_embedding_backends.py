@@ -13,7 +13,7 @@ import pytest
 
 from codeagent.errors import ModelMismatch
 from codeagent.index import onnx_encoder
-from codeagent.index.embedding import load_embedding, resolve_model_dir, token_counter
+from codeagent.index.embedding import GPU_NODES, load_embedding, resolve_model_dir, token_counter
 from codeagent.index.layout import open_manifest_readonly
 from codeagent.index.run import run_index
 from codeagent.retrieval.semantic import Searcher
@@ -232,8 +232,7 @@ def test_the_cpu_is_found_without_torch_where_no_gpu_can_be(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(any(os.path.exists(n) for n in ("/dev/nvidiactl", "/dev/nvidia0",
-                                                   "/dev/kfd", "/dev/dxg")),
+@pytest.mark.skipif(any(os.path.exists(node) for node in GPU_NODES),
                     reason="a GPU driver is here: auto asks torch")
 def test_an_auto_index_run_on_a_cpu_never_imports_torch(tmp_path, onnx_minilm):
     load_embedding(MINILM, "cpu", backend="auto")  # the export auto takes, made beforehand
