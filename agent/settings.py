@@ -119,6 +119,10 @@ class Settings:
     citation_retries: int = 1
     """Times the agent is shown the citation check's verdict and may correct its answer."""
 
+    locate_answer: bool = True
+    """An answer that still cites nothing checkable is asked once for the places it rests
+    on, picked from those the tools showed (JSON under Ollama's `format`)."""
+
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Where each field's value came from: default, file, env or flag (not a setting)."""
 

@@ -147,9 +147,78 @@ def test_an_invalid_citation_is_shown_to_the_model_which_corrects_it(session_for
 
 def test_an_answer_that_stays_invalid_is_unverified_never_ok(session_for):
     with FakeOllama(scripted(GREP, CITES_PAST_END, CITES_PAST_END)) as server:
-        answer = session_for(server, citation_retries=1).ask("What limits redirects?")
+        answer = session_for(server, citation_retries=1,
+                             locate_answer=False).ask("What limits redirects?")
     assert answer.status == "unverified" and "past the end" in answer.reason
     assert len(server.requests) == 3, "one correction, no more"
+
+
+# --- the places an answer rests on ------------------------------------------------------
+
+UNCITED = "Thought: I can answer.\nAnswer: MAX_REDIRECTS caps them, in the redirect code."
+
+
+def locating(*replies, pick=lambda offered: offered[:1]):
+    """The scripted replies; a request with a JSON schema as `format` (the places an
+    answer rests on) is answered as Ollama would, with JSON choosing `pick(offered)`."""
+    script = scripted(*replies)
+
+    def policy(request):
+        schema = request.get("format")
+        if isinstance(schema, dict):
+            offered = schema["properties"]["places"]["items"]["enum"]
+            return json.dumps({"places": pick(offered)})
+        return script(request)
+
+    return policy
+
+
+def offered_in(request):
+    return request["format"]["properties"]["places"]["items"]["enum"]
+
+
+def test_an_answer_citing_nothing_is_asked_for_its_places_among_those_shown(session_for):
+    with FakeOllama(locating(GREP, UNCITED, UNCITED)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    asked = server.requests[-1]
+    offered = offered_in(asked)
+    # only places the grep result showed, as the citation check spells them
+    assert offered and all(place.startswith("net/redirects.py:") for place in offered)
+    assert "What limits redirects?" in everything(asked) and "caps them" in everything(asked)
+    assert answer.located == offered[:1]
+    assert answer.status == "ok", "the located place is real and was shown"
+    assert [(c.location, c.valid, c.seen) for c in answer.citations] == [
+        (offered[0], True, True)]
+    assert answer.answer.startswith("MAX_REDIRECTS caps them, in the redirect code.")
+    assert answer.timings["llm_calls"] == 3, "the answer, its correction, the places"
+
+
+def test_a_place_that_was_not_offered_is_never_taken(session_for):
+    # A server that ignores `format` may write anything: only offered places count.
+    with FakeOllama(locating(GREP, UNCITED, UNCITED,
+                             pick=lambda offered: ["net/redirects.py:1-40"])) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert "net/redirects.py:1-40" not in offered_in(server.requests[-1])
+    assert answer.located == [] and answer.status == "unverified"
+    assert "cites no code" in answer.reason
+
+
+def test_an_answer_that_cites_is_not_asked_and_the_setting_turns_it_off(session_for):
+    with FakeOllama(locating(GREP, CITES_SEEN)) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "ok" and not any("format" in r for r in server.requests)
+    with FakeOllama(locating(GREP, UNCITED, UNCITED)) as server:
+        answer = session_for(server, locate_answer=False).ask("What limits redirects?")
+    assert answer.status == "unverified" and not any("format" in r for r in server.requests)
+
+
+def test_a_rag_answer_citing_nothing_is_asked_for_its_places_among_its_snippets(session_for):
+    with FakeOllama(locating("It is the redirect code.")) as server:
+        answer = session_for(server).ask("Where are redirects followed?", mode="rag")
+    offered = offered_in(server.requests[-1])
+    # the snippets the answer was written from, a one-line one spelled `path:line`
+    assert set(offered) == {re.sub(r":(\d+)-\1$", r":\1", s) for s in answer.sources}
+    assert answer.status == "ok" and answer.located == offered[:1]
 
 
 @pytest.mark.parametrize("text,why", [

@@ -70,9 +70,11 @@ def printed_lines(text):
 
 def settings_at(repo, server, **flags):
     # The REPL's own behaviour: the scripts are the model's every reply, so no search is made
-    # before the first step and no correction turn follows a failed citation check.
+    # before the first step, and no correction turn or request for the places an answer
+    # rests on follows a failed citation check.
     return load_settings(repo, {"ollama_host": server.url, "first_search": False,
-                                "citation_retries": 0, **flags}, environ={})
+                                "citation_retries": 0, "locate_answer": False, **flags},
+                         environ={})
 
 
 def user_contents(request):

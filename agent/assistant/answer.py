@@ -52,14 +52,17 @@ class Answer:
     """In rag mode, the snippets the answer was written from (path:start-end)."""
     protocol: str | None = None
     """In agent mode, how the model called tools: react or native."""
+    located: list[str] = field(default_factory=list)
+    """The places the model picked when asked where an answer that cited nothing
+    checkable rests (`locate.py`); empty when it was not asked."""
 
     def to_json(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "status": self.status,
                 "reason": self.reason, "hint": self.hint, "mode": self.mode,
                 "model": self.model, "protocol": self.protocol,
                 "citations": [c.to_json() for c in self.citations],
-                "sources": self.sources, "steps": [s.to_json() for s in self.steps],
-                "timings": self.timings}
+                "sources": self.sources, "located": self.located,
+                "steps": [s.to_json() for s in self.steps], "timings": self.timings}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ grep's matched and context lines under each file header, and every `path:line` o
 citation check uses. A citation is *seen* when its lines lie within the places shown (a few
 lines of slack at either end: a function cited from its first line to its last, as a hit
 named it): a grep match on line 250 does not make `path:1-900` seen.
+
+The places are also kept in the order they were shown, each with what the result said
+beside it (a symbol, a definition's name): the choices offered when an answer has to say
+where it rests (`locate.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ SLACK = 3
 class Evidence:
     def __init__(self) -> None:
         self.places: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.shown: dict[str, str] = {}
+        """`path:start-end` of each place named, in the order shown -> what was said beside
+        it (its symbol, or "")."""
 
     def add(self, observation: str) -> None:
         """Every place `observation` (a tool result) shows."""
@@ -32,7 +39,8 @@ class Evidence:
             self.add_place(path, int(start), int(end))
         for match in CITATION.finditer(observation):
             start = int(match.group(2))
-            self.add_place(match.group(1), start, int(match.group(3) or start))
+            self.add_place(match.group(1), start, int(match.group(3) or start),
+                           _label(observation[match.end():]))
         current = None
         for line in observation.split("\n"):
             header = GREP_FILE.match(line)
@@ -45,8 +53,11 @@ class Evidence:
             elif current and line and not line.startswith(" "):
                 current = None  # the file's block ended
 
-    def add_place(self, path: str, start: int, end: int) -> None:
+    def add_place(self, path: str, start: int, end: int, label: str = "") -> None:
         self.places[_normal(path)].append((start, end))
+        location = f"{_normal(path)}:{start}" + (f"-{end}" if end != start else "")
+        if label or location not in self.shown:
+            self.shown[location] = self.shown.get(location) or label
 
     def covers(self, path: str, start: int, end: int) -> bool:
         """Lines start..end of path lie within the places shown (joined where they touch,
@@ -58,6 +69,17 @@ class Evidence:
             else:
                 merged.append([s, e])
         return any(s - SLACK <= start and end <= e + SLACK for s, e in merged)
+
+
+def _label(rest: str) -> str:
+    """What a tool result says right after a place, up to the line's end or a comma: the
+    symbol of a search hit, the name of a definition (`  method  Session.send`)."""
+    said = rest.split("\n", 1)[0].split(",", 1)[0]
+    said = " ".join(word for word in said.split() if word != "-")
+    return re.sub(r"\(similarity [\d.]+\)", "", said).strip()[:LABEL_CHARS]
+
+
+LABEL_CHARS = 60
 
 
 def _normal(path: str) -> str:

@@ -7,7 +7,9 @@
    with mode="rag", one retrieval and one generation;
 3. the citation check: every `path:line` must exist, and must be lines some tool result
    showed. An answer that fails it is shown the verdict and may correct itself
-   (`citation_retries` times); one that still fails is `unverified`, never `ok`.
+   (`citation_retries` times); one that still cites nothing checkable is asked for the
+   places it rests on, chosen among those the tools showed (`locate.py`,
+   `locate_answer`); one that still fails is `unverified`, never `ok`.
 The wall time is enforced around the model's runs (a request that hangs cannot outlast
 the limit; the first search, a local retrieval, runs before), and the memory carries the
 conversation, so a follow-up can build on an answer.
@@ -21,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from codeagent.assistant.answer import Answer, Emit
+from codeagent.assistant.answer import Answer, Emit, Event
 from codeagent.assistant.citations import check_citations, citation_problems
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import Limits, made_by_tools
@@ -35,6 +37,8 @@ CORRECTION_STEPS = 3
 """Tool steps a correction turn may take (to read what it wants to cite)."""
 MIN_CORRECTION_SECONDS = 20.0
 """Below this much time left, no correction is tried (a small model on a CPU needs it)."""
+MIN_LOCATE_SECONDS = 5.0
+"""Below this much time left, an answer is not asked for its places."""
 
 
 class Session:
@@ -140,8 +144,39 @@ class Session:
                     or len(left_over) >= len(problems)):
                 break
             answer, problems = corrected, left_over
+        answer = await self._locate(question, answer, llm, evidence, deadline, emit)
         answer.question = question
         return answer
+
+    async def _locate(self, question: str, answer: Answer, llm: Any, evidence: Evidence,
+                      deadline: float, emit: Emit) -> Answer:
+        """An answer of the model that cites nothing checkable, asked once for the places
+        it rests on (`locate.py`); any other answer as it is."""
+        from codeagent.assistant.locate import locate, with_places
+
+        left = deadline - time.monotonic()
+        if (not (self.settings.locate_answer and self.verify) or left < MIN_LOCATE_SECONDS
+                or answer.status not in ("ok", "incomplete") or made_by_tools(answer.answer)
+                or any(c.valid and c.seen is not False
+                       for c in check_citations(answer.answer, self.ctx, evidence))):
+            return answer
+        try:
+            places, cost = await asyncio.wait_for(
+                locate(llm, question, answer.answer, evidence.shown), left)
+        except Exception:  # noqa: BLE001 - the answer stands; the check says what it lacks
+            return answer
+        timings = dict(answer.timings)
+        if cost:
+            tokens = cost["prompt_tokens"]
+            timings.update(llm_ms=round(timings.get("llm_ms", 0.0) + cost["llm_ms"], 1),
+                           llm_calls=timings.get("llm_calls", 0) + 1,
+                           prompt_tokens=timings.get("prompt_tokens", 0) + tokens,
+                           max_prompt_tokens=max(timings.get("max_prompt_tokens", 0), tokens))
+        if not places:
+            return replace(answer, timings=timings)
+        text = with_places(answer.answer, places, evidence.shown)
+        emit(Event("answer", text[len(answer.answer.rstrip()):]))
+        return replace(answer, answer=text, timings=timings, located=places)
 
     def _first_search(self, search: str, record: Recorder) -> tuple[str, dict, str] | None:
         """The question's best retrieval, made before the model's first step: (tool,
@@ -207,8 +242,10 @@ class Session:
 
         llm = make_llm(self.settings)
         self.ctx.llm = None  # one retrieval, no LLM rewrites: this is the fast path
+        deadline = time.monotonic() + self.settings.question_seconds
         try:
-            return await rag_answer(self.ctx, question, llm, emit, evidence, search)
+            answer = await rag_answer(self.ctx, question, llm, emit, evidence, search)
+            return await self._locate(question, answer, llm, evidence, deadline, emit)
         except CodeagentError:
             raise
         except Exception as exc:

@@ -76,6 +76,7 @@ def details(answer: Any, prompt_text: str) -> dict[str, Any]:
                       "unseen": sum(c.valid and c.seen is False for c in citations),
                       "named": sum(c.named is not None for c in citations)},
         "prompt_paths_cited": sum(c.path in in_prompts for c in citations),
+        "located": len(answer.located),
         "llm_calls": int(answer.timings.get("llm_calls", 0)),
         "tool_calls": [s.tool for s in steps if s.tool],
         "refused": sum(1 for s in steps if s.error and not s.error.startswith(CHECK)),
@@ -115,6 +116,7 @@ def summary_rows(predictions: list[Any], modes: list[str]) -> list[dict[str, Any
             "incomplete": statuses.count("incomplete"), "error": statuses.count("error"),
             "made_by_tools": sum(bool(x.get("made_by_tools")) for x in d),
             "with_valid_citation": sum(x["citations"]["valid"] > 0 for x in d),
+            "located": sum(x.get("located", 0) > 0 for x in d),
             "invalid_reported_ok": sum(x["status"] == "ok" and x["citations"]["invalid"] > 0
                                        for x in d),
             "invalid": sum(x["citations"]["invalid"] for x in d),
@@ -131,7 +133,7 @@ def summary_rows(predictions: list[Any], modes: list[str]) -> list[dict[str, Any
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     head = ("| mode | tasks | ok | unverified | incomplete | error | summaries | "
-            ">= 1 valid citation | "
+            ">= 1 valid citation | located | "
             "invalid reported ok | invalid | unseen | prompt paths cited | LLM calls p50 | "
             "tool calls p50 | LLM s p50 | prompt tokens p50 | s/task p50 |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
@@ -139,7 +141,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         lines.append("| " + " | ".join(str(v) for v in [
             r["mode"], r["tasks"], r["ok"], r["unverified"], r["incomplete"], r["error"],
             r["made_by_tools"],
-            r["with_valid_citation"], r["invalid_reported_ok"], r["invalid"], r["unseen"],
+            r["with_valid_citation"], r["located"], r["invalid_reported_ok"], r["invalid"],
+            r["unseen"],
             r["prompt_paths_cited"], r["llm_calls_p50"], r["tool_calls_p50"],
             f"{r['llm_seconds_p50']:.1f}", f"{r['prompt_tokens_p50']:.0f}",
             f"{r['seconds_p50']:.0f}"]) + " |")
