@@ -31,7 +31,8 @@ MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SAVED_MODES = ("multi-query", "vector", "bm25")
 
 
-def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> None:
+def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str,
+         backend: str = "onnx", keep_stores: bool = False) -> None:
     from codeagent.evaluation.localize import Localizer
     from codeagent.evaluation.tasks import Checkout, commit_order, mirror_for
     from codeagent.index.embedding import load_embedding
@@ -42,8 +43,10 @@ def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> No
     if not todo:
         return
     (out / "manifests").mkdir(parents=True, exist_ok=True)
-    embedding = load_embedding(model, "cpu", 32)
-    settings = load_settings(None, {"embed_model": model})
+    # fp32 ONNX at the device's batch: the vectors of torch (cosine 1.00000, bench/README.md
+    # "Embedding backends"), in about half the time.
+    embedding = load_embedding(model, "cpu", 0, backend=backend)
+    settings = load_settings(None, {"embed_model": model, "embed_backend": backend})
     by_repo: dict[str, list] = defaultdict(list)
     for task in todo:
         by_repo[task.repo].append(task)
@@ -58,6 +61,10 @@ def dump(tasks: list, mirrors: Path, workdir: Path, out: Path, model: str) -> No
             run_index(checkout.path, settings, embedding=embedding)
             shutil.copy(checkout.path / ".codeagent" / "manifest.sqlite",
                         out / "manifests" / f"{commit}.sqlite")
+            if keep_stores:  # the commit's vectors, for phase-2 experiments with new queries
+                shutil.copytree(checkout.path / ".codeagent", out / "stores" / commit,
+                                ignore=shutil.ignore_patterns("embed-cache*", "*.lock"),
+                                dirs_exist_ok=True)
             localizer = Localizer(checkout.path, settings, embedding=embedding)
             try:
                 for task in at[commit]:
@@ -224,6 +231,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--dump", type=Path, required=True)
     parser.add_argument("--embed-model", default=MODEL)
+    parser.add_argument("--embed-backend", default="onnx",
+                        help="How phase 1 embeds (onnx: torch's vectors, faster on a CPU).")
+    parser.add_argument("--keep-stores", action="store_true",
+                        help="Keep a copy of each commit's index (vectors, BM25) in --dump.")
     parser.add_argument("--dumped-only", action="store_true",
                         help="Phase 2 only, on the tasks dumped so far.")
     args = parser.parse_args()
@@ -234,7 +245,8 @@ def main() -> None:
     if args.dumped_only:
         tasks = [t for t in tasks if (args.dump / f"{t.instance_id}.json").exists()]
     else:
-        dump(tasks, args.mirrors, args.workdir, args.dump, args.embed_model)
+        dump(tasks, args.mirrors, args.workdir, args.dump, args.embed_model,
+             args.embed_backend, args.keep_stores)
     print(ablate(tasks, args.dump, args.mirrors))
 
 
