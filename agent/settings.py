@@ -121,7 +121,8 @@ class Settings:
 
     locate_answer: bool = True
     """An answer that still cites nothing checkable is asked once for the places it rests
-    on, picked from those the tools showed (JSON under Ollama's `format`)."""
+    on, and the last answer of an agent at a limit is asked with its places: both picked
+    from those the tools showed (JSON under Ollama's `format`)."""
 
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Where each field's value came from: default, file, env or flag (not a setting)."""

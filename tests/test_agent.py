@@ -95,7 +95,7 @@ def test_a_repeated_call_is_refused(session_for):
 def test_the_same_refused_call_twice_ends_the_tool_steps(session_for):
     final = "Thought: enough\nAnswer: MAX_REDIRECTS, net/redirects.py:3."
     with FakeOllama(scripted(GREP, GREP, GREP, final)) as server:
-        answer = session_for(server).ask("What limits redirects?")  # 3 malformed allowed
+        answer = session_for(server, locate_answer=False).ask("What limits redirects?")  # 3 malformed allowed
     assert answer.status == "incomplete" and "same refused call" in answer.reason
     assert len(server.requests) == 4, "no third refusal: the last turn came next"
     assert "no more tools can be called" in user_messages(server.requests[-1])[-1]
@@ -105,7 +105,7 @@ def test_the_same_refused_call_twice_ends_the_tool_steps(session_for):
 def test_step_limit_ends_with_a_tool_free_best_answer(session_for):
     final = "Thought: enough\nAnswer: Probably net/redirects.py:17-28."
     with FakeOllama(scripted(SEARCH, READ, final)) as server:
-        answer = session_for(server, max_steps=2).ask("Where are redirects followed?")
+        answer = session_for(server, max_steps=2, locate_answer=False).ask("Where are redirects followed?")
     assert answer.status == "incomplete" and "2 tool steps" in answer.reason
     assert [s.tool for s in answer.steps if s.tool] == ["semantic_search", "read_file"]
     assert answer.answer == "Probably net/redirects.py:17-28."
@@ -124,7 +124,7 @@ def test_step_limit_without_a_usable_final_reply_summarises_the_findings(session
 def test_too_many_malformed_replies_end_with_a_tool_free_answer(session_for):
     final = "Thought: enough\nAnswer: MAX_REDIRECTS, net/redirects.py:3."
     with FakeOllama(scripted(GREP, "garbage one", "garbage two", final)) as server:
-        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+        answer = session_for(server, max_parse_failures=2, locate_answer=False).ask("What limits redirects?")
     assert answer.status == "incomplete" and "malformed" in answer.reason
     assert answer.answer == "MAX_REDIRECTS, net/redirects.py:3."
     assert len(server.requests) == 4
@@ -136,7 +136,7 @@ def test_a_cited_prose_reply_to_the_last_turn_is_the_answer(session_for):
     # that cites nothing is not (the summary of the tool results says more).
     prose = "The limit is MAX_REDIRECTS in net/redirects.py:3, checked in the loop."
     with FakeOllama(scripted(GREP, "garbage one", "garbage two", prose)) as server:
-        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+        answer = session_for(server, max_parse_failures=2, locate_answer=False).ask("What limits redirects?")
     assert answer.status == "incomplete" and answer.answer == prose
     assert [(c.path, c.start, c.valid) for c in answer.citations] == [
         ("net/redirects.py", 3, True)]

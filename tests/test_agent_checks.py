@@ -85,7 +85,8 @@ def test_native_step_limit_ends_with_a_tool_free_answer(session_for):
     grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
     with FakeOllama(scripted(grep, Reply("Capped at net/redirects.py:3.")),
                     capabilities=TOOLS) as server:
-        answer = session_for(server, agent_protocol="native", max_steps=1).ask("What limits redirects?")
+        answer = session_for(server, agent_protocol="native", max_steps=1,
+                             locate_answer=False).ask("What limits redirects?")
     assert answer.status == "incomplete" and "1 tool steps" in answer.reason
     assert answer.answer == "Capped at net/redirects.py:3."
     assert not server.requests[-1].get("tools"), "the last call offers no tools"
@@ -212,6 +213,50 @@ def test_an_answer_that_cites_is_not_asked_and_the_setting_turns_it_off(session_
     assert answer.status == "unverified" and not any("format" in r for r in server.requests)
 
 
+def test_the_last_turn_at_a_limit_answers_by_picking_places_shown(session_for):
+    # A model stuck on a refused call still ends with an answer that cites: the last,
+    # tool-free turn is asked as JSON whose places are those the tool results showed.
+    def last_turn(request):
+        offered = offered_in(request)
+        return json.dumps({"places": offered[:2], "answer": "MAX_REDIRECTS caps them."})
+
+    script = scripted(GREP, GREP, GREP)
+
+    def policy(request):
+        return last_turn(request) if isinstance(request.get("format"), dict) else script(request)
+
+    with FakeOllama(policy) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    last = server.requests[-1]
+    assert "no more tools can be called" in last["messages"][-1]["content"]
+    assert last["format"]["required"] == ["places", "answer"]
+    offered = offered_in(last)
+    assert offered and all(place.startswith("net/redirects.py:") for place in offered)
+    assert answer.status == "incomplete" and "same refused call" in answer.reason
+    assert answer.answer.startswith("MAX_REDIRECTS caps them.")
+    assert [(c.location, c.valid, c.seen) for c in answer.citations] == [
+        (place, True, True) for place in offered[:2]]
+    assert len(server.requests) == 4, "no locate call after an answer that cites"
+
+
+def test_the_native_last_turn_picks_places_too(session_for):
+    grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
+    with FakeOllama(locating(grep, pick=lambda offered: offered[:1]),
+                    capabilities=TOOLS) as server:
+        answer = session_for(server, agent_protocol="native", max_steps=1).ask(
+            "What limits redirects?")
+    last = server.requests[-1]
+    assert not last.get("tools") and "answer" in last["format"]["properties"]
+    assert answer.status == "incomplete" and answer.citations[0].seen
+    assert answer.citations[0].location == offered_in(last)[0]
+
+
+def test_a_last_turn_reply_without_places_ends_in_the_summary(session_for):
+    with FakeOllama(scripted(GREP, GREP, GREP, "not JSON at all")) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "incomplete" and answer.answer.startswith("I could not finish")
+
+
 def test_a_rag_answer_citing_nothing_is_asked_for_its_places_among_its_snippets(session_for):
     with FakeOllama(locating("It is the redirect code.")) as server:
         answer = session_for(server).ask("Where are redirects followed?", mode="rag")
@@ -263,7 +308,8 @@ def test_no_prompt_shows_a_path_a_model_could_cite(session_for):
 def test_an_answer_written_at_a_limit_is_corrected_too(session_for):
     uncited = "Thought: enough\nAnswer: They are capped, trust me."
     with FakeOllama(scripted(GREP, "garbage", "garbage", uncited, CITES_SEEN)) as server:
-        answer = session_for(server, max_parse_failures=2).ask("What limits redirects?")
+        answer = session_for(server, max_parse_failures=2,
+                             locate_answer=False).ask("What limits redirects?")
     assert answer.status == "ok" and answer.answer.endswith("(net/redirects.py:3).")
     assert "cites no code" in server.requests[-1]["messages"][-1]["content"]
 

@@ -33,6 +33,14 @@ class Evidence:
         """`path:start-end` of each place named, in the order shown -> what was said beside
         it (its symbol, or "")."""
 
+    @classmethod
+    def of(cls, observations: list[str]) -> "Evidence":
+        """What these tool results show, in order."""
+        evidence = cls()
+        for observation in observations:
+            evidence.add(observation)
+        return evidence
+
     def add(self, observation: str) -> None:
         """Every place `observation` (a tool result) shows."""
         for path, start, end in READ_WINDOW.findall(observation):

@@ -44,11 +44,15 @@ class Limits:
     grace_seconds: float = 5.0
     """Beyond `seconds`, for the agent to write its own best-effort answer before the
     session gives up on it and answers from the tool results alone."""
+    final_choice: bool = True
+    """The last, tool-free turn answers as JSON whose places are picked from those the
+    tools showed (`locate.final_choice`), so that even a stuck model's answer cites."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Limits":
         return cls(settings.max_steps, float(settings.question_seconds),
-                   settings.max_parse_failures, settings.context_window)
+                   settings.max_parse_failures, settings.context_window,
+                   final_choice=settings.locate_answer)
 
     @property
     def iterations(self) -> int:

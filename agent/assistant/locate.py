@@ -1,5 +1,9 @@
-"""The last resort of an answer that cites nothing checkable: the model is asked once more,
-for the places its answer rests on, and can only name places the tools showed it.
+"""Answers that can only cite what the tools showed: the model picks places from a list.
+
+Used twice. The last, tool-free turn of an agent at a limit (`final_choice`) asks for the
+answer as JSON, `{"places": [...], "answer": "..."}`. And an answer that still cites
+nothing checkable after its correction is asked once more, for the places it rests on
+(`locate`).
 
 A small model often answers in prose that names no location the citation check can hold
 (a bare file name, a function without lines), or ends at a limit with nothing cited. Asked
@@ -13,6 +17,8 @@ runs as for any answer, so nothing here can make an invalid citation pass.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 
@@ -30,28 +36,53 @@ def offered(shown: dict[str, str]) -> list[str]:
     return list(shown)[:MAX_OFFERED]
 
 
-def schema(places: list[str]) -> dict[str, Any]:
-    """A JSON object with 1..MAX_CHOSEN distinct places, each one of `places`."""
-    return {"type": "object", "required": ["places"], "properties": {"places": {
+def schema(places: list[str], with_answer: bool = False) -> dict[str, Any]:
+    """A JSON object with 1..MAX_CHOSEN distinct places, each one of `places`, and (first
+    the places, so that a reply cut short still has them) the answer's words."""
+    properties: dict[str, Any] = {"places": {
         "type": "array", "minItems": 1, "maxItems": MAX_CHOSEN, "uniqueItems": True,
-        "items": {"type": "string", "enum": places}}}}
+        "items": {"type": "string", "enum": places}}}
+    if with_answer:
+        properties["answer"] = {"type": "string"}
+    return {"type": "object", "required": list(properties), "properties": properties}
 
 
 def chosen(reply: str, places: list[str]) -> list[str]:
     """The places of a reply, in its order; only offered ones count (a server that ignores
-    `format` may write anything)."""
-    import json
-
-    try:
-        value = json.loads(reply)
-    except ValueError:
-        return []
+    `format` may write anything). A reply cut short by the token limit keeps the places
+    it wrote in full."""
+    value = _json(reply)
     picked = value.get("places") if isinstance(value, dict) else None
     if not isinstance(picked, list):
-        return []
+        found = _PLACES.search(reply or "")
+        picked = re.findall(r'"((?:[^"\\]|\\.)*)"', found.group(1)) if found else []
     allowed = set(places)
     return list(dict.fromkeys(p for p in picked if isinstance(p, str) and p in allowed))[
         :MAX_CHOSEN]
+
+
+def answered(reply: str) -> str:
+    """The answer's words of a reply (what was written of them, if it was cut short)."""
+    value = _json(reply)
+    if isinstance(value, dict):
+        return value.get("answer") if isinstance(value.get("answer"), str) else ""
+    found = re.search(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)', reply or "")
+    if not found:
+        return ""
+    try:
+        return json.loads(f'"{found.group(1).rstrip(chr(92))}"')
+    except ValueError:
+        return found.group(1)
+
+
+def _json(reply: str) -> Any:
+    try:
+        return json.loads(reply)
+    except ValueError:
+        return None
+
+
+_PLACES = re.compile(r'"places"\s*:\s*\[([^\]]*)')
 
 
 async def locate(llm: Any, question: str, answer: str,
@@ -64,16 +95,39 @@ async def locate(llm: Any, question: str, answer: str,
     places = offered(shown)
     if not places:
         return [], {}
-    listed = "\n".join(f"- {place}" + (f"  {shown[place]}" if shown[place] else "")
-                       for place in places)
     prompt = load_prompt("locate_answer", question=question, answer=answer or "(none)",
-                         places=listed, most=MAX_CHOSEN)
+                         places=listed(places, shown), most=MAX_CHOSEN)
     started = time.monotonic()
     reply = await llm.achat([ChatMessage(role="user", content=prompt)], format=schema(places))
     raw = reply.raw if isinstance(reply.raw, dict) else {}
     cost = {"llm_ms": round((time.monotonic() - started) * 1000, 1),
             "prompt_tokens": int(raw.get("prompt_eval_count") or 0)}
     return chosen(reply.message.content or "", places), cost
+
+
+async def final_choice(llm: Any, messages: list[Any], why: str,
+                       shown: dict[str, str]) -> str | None:
+    """The answer of the last, tool-free turn (`messages`: the conversation so far), asked
+    as JSON whose places are those the tool results showed; None when none was shown or
+    the reply holds no place."""
+    from llama_index.core.base.llms.types import ChatMessage
+
+    places = offered(shown)
+    if not places:
+        return None
+    prompt = load_prompt("final_choice", why=why, places=listed(places, shown),
+                         most=MAX_CHOSEN)
+    reply = await llm.achat([*messages, ChatMessage(role="user", content=prompt)],
+                            format=schema(places, with_answer=True))
+    text = reply.message.content or ""
+    picked = chosen(text, places)
+    return with_places(answered(text).strip(), picked, shown) if picked else None
+
+
+def listed(places: list[str], shown: dict[str, str]) -> str:
+    """The places as the prompt lists them, each with the name found there."""
+    return "\n".join(f"- {place}" + (f"  {shown[place]}" if shown[place] else "")
+                     for place in places)
 
 
 def with_places(answer: str, places: list[str], shown: dict[str, str]) -> str:

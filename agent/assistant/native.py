@@ -9,7 +9,8 @@ same (`limits.py`):
   its problem; both count as malformed replies and the model tries again;
 - the prompt is kept inside the context window: older tool results are cut to their first
   lines, the newest stays whole;
-- at a limit the agent answers with what it found, as the ReAct agent does.
+- at a limit the agent answers with what it found, as the ReAct agent does (its places
+  picked from those shown: `locate.final_choice`).
 Refusals are added to the scratchpad here and the workflow is asked to run the step again
 with a marker message (`RETRY`) that the next step removes: the base class would put
 retry messages before the scratchpad, out of order.
@@ -25,8 +26,10 @@ from llama_index.core.agent.workflow.workflow_events import AgentOutput
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field
 
+from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, limit_reached, new_state, refusal)
+from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
 
@@ -133,11 +136,17 @@ class CodeFunctionAgent(FunctionAgent):
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
         scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
         answer = None
+        shown = Evidence.of([m.content or "" for m in scratchpad if m.role == "tool"]).shown
         if llm_input is not None:
-            messages = [*llm_input, *scratchpad, ChatMessage(role="user", content=load_prompt(
-                "final_answer", why=detail, form=FINAL_FORM))]
             try:
-                answer = ((await self.llm.achat(messages)).message.content or "").strip()
+                if self.limits.final_choice and shown:
+                    answer = await final_choice(self.llm, [*llm_input, *scratchpad], detail,
+                                                shown)
+                else:
+                    messages = [*llm_input, *scratchpad, ChatMessage(
+                        role="user", content=load_prompt("final_answer", why=detail,
+                                                         form=FINAL_FORM))]
+                    answer = ((await self.llm.achat(messages)).message.content or "").strip()
             except Exception:  # the best effort must not fail: the summary takes over
                 answer = None
         answer = answer or best_effort_answer(detail, _calls(scratchpad))

@@ -5,8 +5,9 @@
 - a malformed reply is shown to the model with the exact problem, and retried;
 - a call to a tool that does not exist, or one already made, is refused the same way;
 - at a limit the agent stops and answers with what it found (one last tool-free LLM call
-  after the step limit or too many malformed replies; `best_effort_answer` when time is up
-  or that call fails), and says it is incomplete (a `Stopped` event).
+  after the step limit or too many malformed replies, its places picked from those shown:
+  `locate.final_choice`; `best_effort_answer` when time is up or that call fails), and
+  says it is incomplete (a `Stopped` event).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from llama_index.core.agent.workflow.workflow_events import AgentOutput
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import Field
 
+from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, limit_reached, new_state, refusal)
+from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
                                             final_reply, remembered, sole_arguments)
 from codeagent.prompts import load_prompt, load_template
@@ -100,6 +103,13 @@ class CodeReActAgent(ReActAgent):
                             reasoning: list, why: str) -> str | None:
         history = llm_input[1:] if llm_input and llm_input[0].role == "system" else llm_input
         messages = self.formatter.format(tools, chat_history=history, current_reasoning=reasoning)
+        shown = Evidence.of([step.observation for step in reasoning
+                             if isinstance(step, ObservationReasoningStep)]).shown
+        if self.limits.final_choice and shown:
+            try:
+                return await final_choice(self.llm, messages, why, shown)
+            except Exception:  # the best effort must not fail: the summary takes over
+                return None
         messages.append(ChatMessage(role="user", content=load_prompt(
             "final_answer", why=why, form=FINAL_FORM)))
         try:

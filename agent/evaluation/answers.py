@@ -77,6 +77,7 @@ def details(answer: Any, prompt_text: str) -> dict[str, Any]:
                       "named": sum(c.named is not None for c in citations)},
         "prompt_paths_cited": sum(c.path in in_prompts for c in citations),
         "located": len(answer.located),
+        "located_places": list(answer.located),
         "llm_calls": int(answer.timings.get("llm_calls", 0)),
         "tool_calls": [s.tool for s in steps if s.tool],
         "refused": sum(1 for s in steps if s.error and not s.error.startswith(CHECK)),
