@@ -251,6 +251,19 @@ def test_the_native_last_turn_picks_places_too(session_for):
     assert answer.citations[0].location == offered_in(last)[0]
 
 
+def test_near_the_time_limit_the_tool_steps_stop_and_the_model_answers(session_for):
+    # Stopped at the limit itself there is no time to ask the model, and the answer is the
+    # tools' summary: the steps stop with a share of the time left for the last answer.
+    slow_grep = Reply(GREP, delay=3.8)
+    with FakeOllama(locating(slow_grep, READ)) as server:
+        answer = session_for(server, question_seconds=4).ask("What limits redirects?")
+    assert answer.status == "incomplete" and "time limit" in answer.reason
+    assert [s.tool for s in answer.steps if s.tool] == ["grep"], "no step after the reserve"
+    assert isinstance(server.requests[-1].get("format"), dict), "the last turn was asked"
+    assert answer.citations and answer.citations[0].seen
+    assert not answer.answer.startswith("I could not finish")
+
+
 def test_a_last_turn_reply_without_places_ends_in_the_summary(session_for):
     with FakeOllama(scripted(GREP, GREP, GREP, "not JSON at all")) as server:
         answer = session_for(server).ask("What limits redirects?")

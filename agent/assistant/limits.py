@@ -44,6 +44,10 @@ class Limits:
     grace_seconds: float = 5.0
     """Beyond `seconds`, for the agent to write its own best-effort answer before the
     session gives up on it and answers from the tool results alone."""
+    answer_reserve: float = 0.1
+    """The share of `seconds` kept for the last answer: tool steps stop when less is left,
+    and the model answers in what remains (stopped at the limit itself, there would be no
+    time to ask it, and the answer would be the tools' summary)."""
     final_choice: bool = True
     """The last, tool-free turn answers as JSON whose places are picked from those the
     tools showed (`locate.final_choice`), so that even a stuck model's answer cites."""
@@ -81,7 +85,7 @@ def new_state(made: Sequence[str] = ()) -> dict[str, Any]:
 
 def limit_reached(state: dict[str, Any], limits: Limits) -> tuple[str, str] | None:
     """(reason, detail) when the run must stop before asking the model again."""
-    if time.monotonic() - state["started"] > limits.seconds:
+    if time.monotonic() - state["started"] > limits.seconds * (1 - limits.answer_reserve):
         return "time", f"the time limit of {limits.seconds:.0f} s was reached"
     if state["steps"] >= limits.max_steps:
         return "steps", f"all {limits.max_steps} tool steps were used"

@@ -52,7 +52,7 @@ class CodeFunctionAgent(FunctionAgent):
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
-            return await self._stop(ctx, *stop, llm_input if stop[0] == "steps" else None)
+            return await self._stop(ctx, *stop, llm_input)
         await self._fit(ctx, llm_input, tools)
         output = await super().take_step(ctx, llm_input, tools, memory)
         if len(output.tool_calls) > 1:
@@ -131,8 +131,8 @@ class CodeFunctionAgent(FunctionAgent):
 
     async def _stop(self, ctx: Any, reason: str, detail: str,
                     llm_input: List[ChatMessage] | None) -> AgentOutput:
-        """Answer with what was found: one tool-free LLM call after the step limit, else (or
-        if that fails) a summary of the tool results."""
+        """Answer with what was found: one tool-free LLM call, else (if that fails) a
+        summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
         scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
         answer = None

@@ -4,10 +4,10 @@
 
 - a malformed reply is shown to the model with the exact problem, and retried;
 - a call to a tool that does not exist, or one already made, is refused the same way;
-- at a limit the agent stops and answers with what it found (one last tool-free LLM call
-  after the step limit or too many malformed replies, its places picked from those shown:
-  `locate.final_choice`; `best_effort_answer` when time is up or that call fails), and
-  says it is incomplete (a `Stopped` event).
+- at a limit the agent stops and answers with what it found (one last tool-free LLM call,
+  in the time `Limits.answer_reserve` keeps for it, its places picked from those shown:
+  `locate.final_choice`; `best_effort_answer` when that call fails or outlasts the
+  time), and says it is incomplete (a `Stopped` event).
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ class CodeReActAgent(ReActAgent):
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
-            return await self._stop(ctx, *stop, llm_input if stop[0] == "steps" else None,
-                                    tools)
+            return await self._stop(ctx, *stop, llm_input, tools)
         output = await super().take_step(ctx, llm_input, tools, memory)
         call = None
         if output.tool_calls:
@@ -86,8 +85,8 @@ class CodeReActAgent(ReActAgent):
 
     async def _stop(self, ctx: Any, reason: str, detail: str,
                     llm_input: List[ChatMessage] | None, tools: Sequence[Any]) -> AgentOutput:
-        """Answer with what was found: one tool-free LLM call after the step limit, else (or
-        if that fails) a summary of the tool results."""
+        """Answer with what was found: one tool-free LLM call, else (if that fails) a
+        summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
         answer = None

@@ -116,7 +116,9 @@ def summary_rows(predictions: list[Any], modes: list[str]) -> list[dict[str, Any
             "ok": statuses.count("ok"), "unverified": statuses.count("unverified"),
             "incomplete": statuses.count("incomplete"), "error": statuses.count("error"),
             "made_by_tools": sum(bool(x.get("made_by_tools")) for x in d),
-            "with_valid_citation": sum(x["citations"]["valid"] > 0 for x in d),
+            # a summary of the tool results is not the model's answer, whatever it lists
+            "with_valid_citation": sum(x["citations"]["valid"] > 0
+                                       and not x.get("made_by_tools") for x in d),
             "located": sum(x.get("located", 0) > 0 for x in d),
             "invalid_reported_ok": sum(x["status"] == "ok" and x["citations"]["invalid"] > 0
                                        for x in d),
