@@ -366,6 +366,27 @@ def test_a_seed_reaches_every_request(session_for):
     assert [r["options"]["seed"] for r in server.requests] == [3, 3]
 
 
+def test_a_reply_after_a_refused_one_is_sampled_more_freely(session_for):
+    # At the configured low temperature a small model writes a refused call again, word
+    # for word; the retry is sampled warmer, and every other reply as configured.
+    with FakeOllama(scripted(GREP, GREP, READ, CITES_SEEN)) as server:
+        answer = session_for(server, temperature=0.1).ask("What limits redirects?")
+    assert answer.status == "ok"
+    assert [r["options"]["temperature"] for r in server.requests] == [0.1, 0.1, 0.7, 0.1]
+
+
+def test_a_native_retry_is_sampled_more_freely_and_the_last_turn_as_configured(session_for):
+    grep = Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")])
+    with FakeOllama(locating(grep, grep, grep, pick=lambda offered: offered[:1]),
+                    capabilities=TOOLS) as server:
+        answer = session_for(server, agent_protocol="native", temperature=0.1,
+                             max_parse_failures=2).ask("What limits redirects?")
+    assert answer.status == "incomplete"
+    temperatures = [r["options"]["temperature"] for r in server.requests]
+    assert temperatures[:2] == [0.1, 0.1] and 0.7 in temperatures[2:-1]
+    assert temperatures[-1] == 0.1, "the answer at the limit is sampled as configured"
+
+
 def test_a_citation_is_seen_only_within_what_was_shown():
     from codeagent.assistant.evidence import Evidence
 

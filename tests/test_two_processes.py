@@ -60,7 +60,8 @@ def test_an_open_session_sees_what_another_process_indexed(indexed, mock_embeddi
     with FakeOllama(scripted(search_everything(), answer, search_everything(), answer)) as server:
         session = Session(indexed, load_settings(indexed, {"ollama_host": server.url,
                                                        "first_search": False,
-                                                       "citation_retries": 0}, environ={}),
+                                                       "citation_retries": 0, "locate_answer": False},
+                                                           environ={}),
                           embedding=mock_embedding)
         try:
             session.ask("what is there?")

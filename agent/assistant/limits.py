@@ -121,6 +121,21 @@ def count_reply(state: dict[str, Any], call: tuple[str, dict[str, Any]] | None,
         state["steps"] += 1
 
 
+RETRY_TEMPERATURE = 0.7
+"""The temperature of a reply that follows a refused one. At the configured low temperature
+a small model that wrote a refused call writes it again, word for word (run N: 7 of 16
+questions ended on the same refused call twice)."""
+
+
+def sample_retry(llm: Any, retry: bool) -> None:
+    """Sample the next reply more freely when it retries a refused one; as configured
+    otherwise (the client is the question's own: changing it touches no other)."""
+    if retry:
+        llm.additional_kwargs["temperature"] = RETRY_TEMPERATURE
+    else:
+        llm.additional_kwargs.pop("temperature", None)
+
+
 def gave_up(state: dict[str, Any], limits: Limits) -> str | None:
     """Why the model is asked no more for tool calls, or None: too many malformed replies
     in a row, or the same call refused twice."""

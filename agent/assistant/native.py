@@ -28,7 +28,8 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        gave_up, limit_reached, new_state, refusal)
+                                        gave_up, limit_reached, new_state, refusal,
+                                        sample_retry)
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
@@ -54,6 +55,7 @@ class CodeFunctionAgent(FunctionAgent):
         if stop:
             return await self._stop(ctx, *stop, llm_input)
         await self._fit(ctx, llm_input, tools)
+        sample_retry(self.llm, retry=state["failures"] > 0)
         output = await super().take_step(ctx, llm_input, tools, memory)
         if len(output.tool_calls) > 1:
             await self._one_call(ctx, output)
@@ -134,6 +136,7 @@ class CodeFunctionAgent(FunctionAgent):
         """Answer with what was found: one tool-free LLM call, else (if that fails) a
         summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
+        sample_retry(self.llm, retry=False)  # the answer is sampled as configured
         scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
         answer = None
         shown = Evidence.of([m.content or "" for m in scratchpad if m.role == "tool"]).shown

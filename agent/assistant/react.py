@@ -24,7 +24,8 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        gave_up, limit_reached, new_state, refusal)
+                                        gave_up, limit_reached, new_state, refusal,
+                                        sample_retry)
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
                                             final_reply, remembered, sole_arguments)
@@ -47,6 +48,7 @@ class CodeReActAgent(ReActAgent):
         stop = limit_reached(state, self.limits)
         if stop:
             return await self._stop(ctx, *stop, llm_input, tools)
+        sample_retry(self.llm, retry=state["failures"] > 0)
         output = await super().take_step(ctx, llm_input, tools, memory)
         call = None
         if output.tool_calls:
@@ -88,6 +90,7 @@ class CodeReActAgent(ReActAgent):
         """Answer with what was found: one tool-free LLM call, else (if that fails) a
         summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
+        sample_retry(self.llm, retry=False)  # the answer is sampled as configured
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
         answer = None
         if llm_input is not None:
