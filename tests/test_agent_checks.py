@@ -159,7 +159,7 @@ def test_an_answer_that_stays_invalid_is_unverified_never_ok(session_for):
 UNCITED = "Thought: I can answer.\nAnswer: MAX_REDIRECTS caps them, in the redirect code."
 
 
-def locating(*replies, pick=lambda offered: offered[:1]):
+def locating(*replies, pick=lambda offered: offered[:1], words="MAX_REDIRECTS caps them."):
     """The scripted replies; a request with a JSON schema as `format` (the places an
     answer rests on) is answered as Ollama would, with JSON choosing `pick(offered)`."""
     script = scripted(*replies)
@@ -168,7 +168,10 @@ def locating(*replies, pick=lambda offered: offered[:1]):
         schema = request.get("format")
         if isinstance(schema, dict):
             offered = schema["properties"]["places"]["items"]["enum"]
-            return json.dumps({"places": pick(offered)})
+            reply = {"places": pick(offered)}
+            if "answer" in schema["properties"]:  # the last turn writes the answer too
+                reply["answer"] = words
+            return json.dumps(reply)
         return script(request)
 
     return policy
@@ -202,6 +205,14 @@ def test_a_place_that_was_not_offered_is_never_taken(session_for):
     assert "net/redirects.py:1-40" not in offered_in(server.requests[-1])
     assert answer.located == [] and answer.status == "unverified"
     assert "cites no code" in answer.reason
+
+
+def test_a_model_asked_where_its_answer_rests_may_pick_nothing(session_for):
+    with FakeOllama(locating(GREP, UNCITED, UNCITED, pick=lambda offered: [])) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert server.requests[-1]["format"]["properties"]["places"]["minItems"] == 0
+    assert answer.located == [] and answer.status == "unverified"
+    assert "Where:" not in answer.answer
 
 
 def test_an_answer_that_cites_is_not_asked_and_the_setting_turns_it_off(session_for):
@@ -267,6 +278,14 @@ def test_near_the_time_limit_the_tool_steps_stop_and_the_model_answers(session_f
 def test_a_last_turn_reply_without_places_ends_in_the_summary(session_for):
     with FakeOllama(scripted(GREP, GREP, GREP, "not JSON at all")) as server:
         answer = session_for(server).ask("What limits redirects?")
+    assert answer.status == "incomplete" and answer.answer.startswith("I could not finish")
+
+
+def test_a_last_turn_of_places_without_words_ends_in_the_summary(session_for):
+    # A bare list of places answers nothing: the tools' summary says what was found.
+    with FakeOllama(locating(GREP, GREP, GREP, words="")) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert isinstance(server.requests[-1].get("format"), dict), "the last turn was asked"
     assert answer.status == "incomplete" and answer.answer.startswith("I could not finish")
 
 
@@ -383,8 +402,17 @@ def test_a_native_retry_is_sampled_more_freely_and_the_last_turn_as_configured(s
                              max_parse_failures=2).ask("What limits redirects?")
     assert answer.status == "incomplete"
     temperatures = [r["options"]["temperature"] for r in server.requests]
-    assert temperatures[:2] == [0.1, 0.1] and 0.7 in temperatures[2:-1]
-    assert temperatures[-1] == 0.1, "the answer at the limit is sampled as configured"
+    # the call, its refused repeat, the warmer retry (refused again: stuck), the last turn
+    assert temperatures == [0.1, 0.1, 0.7, 0.1]
+
+
+def test_the_warmer_retry_does_not_leak_into_later_calls(session_for):
+    with FakeOllama(locating(GREP, GREP, UNCITED)) as server:
+        answer = session_for(server, temperature=0.1, citation_retries=0).ask(
+            "What limits redirects?")
+    assert answer.located, "the answer was asked for its places"
+    # the grep, its repeat, the retry (answering), the locate call right after it
+    assert [r["options"]["temperature"] for r in server.requests] == [0.1, 0.1, 0.7, 0.1]
 
 
 def test_a_citation_is_seen_only_within_what_was_shown():
@@ -396,6 +424,16 @@ def test_a_citation_is_seen_only_within_what_was_shown():
     assert shown.covers("pkg/a.py", 250, 250) and not shown.covers("pkg/a.py", 1, 900)
     assert shown.covers("pkg/b.py", 10, 40) and shown.covers("pkg/b.py", 12, 20)
     assert not shown.covers("pkg/b.py", 1, 90) and not shown.covers("pkg/c.py", 1, 1)
+
+
+def test_places_offered_are_grep_matches_and_reads_context_lines_only_seen():
+    from codeagent.assistant.evidence import Evidence
+
+    shown = Evidence.of(['1 match in 1 file for "x":\npkg/a.py (1 match)\n  249- # x\n'
+                         '  250: x = 1\n  251- y = 2',
+                         "pkg/a.py lines 240-260 of 900:\n240  def f():"])
+    assert shown.shown == {"pkg/a.py:250": "", "pkg/a.py:240-260": ""}
+    assert shown.covers("pkg/a.py", 249, 251)
 
 
 def test_a_citation_by_name_is_shown_with_the_name_it_was_given():

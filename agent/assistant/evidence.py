@@ -22,7 +22,8 @@ from codeagent.assistant.citation_forms import CITATION
 
 READ_WINDOW = re.compile(r"^(\S.*?) lines (\d+)-(\d+) of \d+:$", re.M)
 GREP_FILE = re.compile(r"^(\S.*?) \(\d+ match(?:es)?\)$")
-GREP_LINE = re.compile(r"^\s+(\d+)[:-]")
+GREP_LINE = re.compile(r"^\s+(\d+)([:-])")
+READ_REST = re.compile(r"^ of \d+:")
 SLACK = 3
 
 
@@ -57,15 +58,18 @@ class Evidence:
                 continue
             number = GREP_LINE.match(line) if current else None
             if number:
-                self.add_place(current, int(number.group(1)), int(number.group(1)))
+                # a context line is seen, but offered as a place only where it matched
+                self.add_place(current, int(number.group(1)), int(number.group(1)),
+                               offer=number.group(2) == ":")
             elif current and line and not line.startswith(" "):
                 current = None  # the file's block ended
 
-    def add_place(self, path: str, start: int, end: int, label: str = "") -> None:
+    def add_place(self, path: str, start: int, end: int, label: str = "",
+                  offer: bool = True) -> None:
         self.places[_normal(path)].append((start, end))
         location = f"{_normal(path)}:{start}" + (f"-{end}" if end != start else "")
-        if label or location not in self.shown:
-            self.shown[location] = self.shown.get(location) or label
+        if offer and not self.shown.get(location):
+            self.shown[location] = label
 
     def covers(self, path: str, start: int, end: int) -> bool:
         """Lines start..end of path lie within the places shown (joined where they touch,
@@ -83,6 +87,8 @@ def _label(rest: str) -> str:
     """What a tool result says right after a place, up to the line's end or a comma: the
     symbol of a search hit, the name of a definition (`  method  Session.send`)."""
     said = rest.split("\n", 1)[0].split(",", 1)[0]
+    if READ_REST.match(said):
+        return ""  # read_file's header: `of 90:` names nothing
     said = " ".join(word for word in said.split() if word != "-")
     return re.sub(r"\(similarity [\d.]+\)", "", said).strip()[:LABEL_CHARS]
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from llama_index.core.workflow import Event
 
@@ -86,7 +87,7 @@ def new_state(made: Sequence[str] = ()) -> dict[str, Any]:
 def limit_reached(state: dict[str, Any], limits: Limits) -> tuple[str, str] | None:
     """(reason, detail) when the run must stop before asking the model again."""
     if time.monotonic() - state["started"] > limits.seconds * (1 - limits.answer_reserve):
-        return "time", f"the time limit of {limits.seconds:.0f} s was reached"
+        return "time", f"the time limit of {limits.seconds:.0f} s was near"
     if state["steps"] >= limits.max_steps:
         return "steps", f"all {limits.max_steps} tool steps were used"
     return None
@@ -127,13 +128,23 @@ a small model that wrote a refused call writes it again, word for word (run N: 7
 questions ended on the same refused call twice)."""
 
 
-def sample_retry(llm: Any, retry: bool) -> None:
-    """Sample the next reply more freely when it retries a refused one; as configured
-    otherwise (the client is the question's own: changing it touches no other)."""
-    if retry:
-        llm.additional_kwargs["temperature"] = RETRY_TEMPERATURE
-    else:
-        llm.additional_kwargs.pop("temperature", None)
+@contextmanager
+def sampled(llm: Any, retry: bool) -> Iterator[None]:
+    """The model's next reply sampled more freely when it retries a refused one (never
+    colder than configured); the client as it was afterwards, so no other call (a query
+    rewrite, the answer's last turn, the locate call) is sampled warm."""
+    if not retry:
+        yield
+        return
+    before = llm.additional_kwargs.get("temperature")
+    llm.additional_kwargs["temperature"] = max(RETRY_TEMPERATURE, llm.temperature)
+    try:
+        yield
+    finally:
+        if before is None:
+            llm.additional_kwargs.pop("temperature", None)
+        else:
+            llm.additional_kwargs["temperature"] = before
 
 
 def gave_up(state: dict[str, Any], limits: Limits) -> str | None:

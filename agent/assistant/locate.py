@@ -37,10 +37,13 @@ def offered(shown: dict[str, str]) -> list[str]:
 
 
 def schema(places: list[str], with_answer: bool = False) -> dict[str, Any]:
-    """A JSON object with 1..MAX_CHOSEN distinct places, each one of `places`, and (first
-    the places, so that a reply cut short still has them) the answer's words."""
+    """A JSON object with up to MAX_CHOSEN distinct places, each one of `places`, and
+    (first the places, so that a reply cut short still has them) the answer's words. Asked
+    where a written answer rests, the model may pick none (and the answer stays
+    unverified); the last turn's answer is written with at least one."""
     properties: dict[str, Any] = {"places": {
-        "type": "array", "minItems": 1, "maxItems": MAX_CHOSEN, "uniqueItems": True,
+        "type": "array", "minItems": 1 if with_answer else 0, "maxItems": MAX_CHOSEN,
+        "uniqueItems": True,
         "items": {"type": "string", "enum": places}}}
     if with_answer:
         properties["answer"] = {"type": "string"}
@@ -109,7 +112,7 @@ async def final_choice(llm: Any, messages: list[Any], why: str,
                        shown: dict[str, str]) -> str | None:
     """The answer of the last, tool-free turn (`messages`: the conversation so far), asked
     as JSON whose places are those the tool results showed; None when none was shown or
-    the reply holds no place."""
+    the reply holds no place or no words (a bare list of places answers nothing)."""
     from llama_index.core.base.llms.types import ChatMessage
 
     places = offered(shown)
@@ -120,8 +123,8 @@ async def final_choice(llm: Any, messages: list[Any], why: str,
     reply = await llm.achat([*messages, ChatMessage(role="user", content=prompt)],
                             format=schema(places, with_answer=True))
     text = reply.message.content or ""
-    picked = chosen(text, places)
-    return with_places(answered(text).strip(), picked, shown) if picked else None
+    picked, words = chosen(text, places), answered(text).strip()
+    return with_places(words, picked, shown) if picked and words else None
 
 
 def listed(places: list[str], shown: dict[str, str]) -> str:

@@ -29,7 +29,7 @@ from llama_index.core.bridge.pydantic import Field
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, limit_reached, new_state, refusal,
-                                        sample_retry)
+                                        sampled)
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
@@ -55,8 +55,8 @@ class CodeFunctionAgent(FunctionAgent):
         if stop:
             return await self._stop(ctx, *stop, llm_input)
         await self._fit(ctx, llm_input, tools)
-        sample_retry(self.llm, retry=state["failures"] > 0)
-        output = await super().take_step(ctx, llm_input, tools, memory)
+        with sampled(self.llm, retry=state["failures"] > 0):
+            output = await super().take_step(ctx, llm_input, tools, memory)
         if len(output.tool_calls) > 1:
             await self._one_call(ctx, output)
         call, problem = None, None
@@ -132,26 +132,22 @@ class CodeFunctionAgent(FunctionAgent):
         await ctx.store.set(self.scratchpad_key, scratchpad)
 
     async def _stop(self, ctx: Any, reason: str, detail: str,
-                    llm_input: List[ChatMessage] | None) -> AgentOutput:
+                    llm_input: List[ChatMessage]) -> AgentOutput:
         """Answer with what was found: one tool-free LLM call, else (if that fails) a
         summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
-        sample_retry(self.llm, retry=False)  # the answer is sampled as configured
         scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
-        answer = None
         shown = Evidence.of([m.content or "" for m in scratchpad if m.role == "tool"]).shown
-        if llm_input is not None:
-            try:
-                if self.limits.final_choice and shown:
-                    answer = await final_choice(self.llm, [*llm_input, *scratchpad], detail,
-                                                shown)
-                else:
-                    messages = [*llm_input, *scratchpad, ChatMessage(
-                        role="user", content=load_prompt("final_answer", why=detail,
-                                                         form=FINAL_FORM))]
-                    answer = ((await self.llm.achat(messages)).message.content or "").strip()
-            except Exception:  # the best effort must not fail: the summary takes over
-                answer = None
+        try:
+            if self.limits.final_choice and shown:
+                answer = await final_choice(self.llm, [*llm_input, *scratchpad], detail, shown)
+            else:
+                messages = [*llm_input, *scratchpad, ChatMessage(
+                    role="user", content=load_prompt("final_answer", why=detail,
+                                                     form=FINAL_FORM))]
+                answer = ((await self.llm.achat(messages)).message.content or "").strip()
+        except Exception:  # the best effort must not fail: the summary takes over
+            answer = None
         answer = answer or best_effort_answer(detail, _calls(scratchpad))
         message = ChatMessage(role="assistant", content=answer)
         scratchpad.append(message)

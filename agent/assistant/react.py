@@ -25,7 +25,7 @@ from llama_index.core.bridge.pydantic import Field
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, limit_reached, new_state, refusal,
-                                        sample_retry)
+                                        sampled)
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
                                             final_reply, remembered, sole_arguments)
@@ -48,8 +48,8 @@ class CodeReActAgent(ReActAgent):
         stop = limit_reached(state, self.limits)
         if stop:
             return await self._stop(ctx, *stop, llm_input, tools)
-        sample_retry(self.llm, retry=state["failures"] > 0)
-        output = await super().take_step(ctx, llm_input, tools, memory)
+        with sampled(self.llm, retry=state["failures"] > 0):
+            output = await super().take_step(ctx, llm_input, tools, memory)
         call = None
         if output.tool_calls:
             call = (output.tool_calls[0].tool_name, output.tool_calls[0].tool_kwargs)
@@ -86,15 +86,12 @@ class CodeReActAgent(ReActAgent):
             await ctx.store.set(self.reasoning_key, reasoning)
 
     async def _stop(self, ctx: Any, reason: str, detail: str,
-                    llm_input: List[ChatMessage] | None, tools: Sequence[Any]) -> AgentOutput:
+                    llm_input: List[ChatMessage], tools: Sequence[Any]) -> AgentOutput:
         """Answer with what was found: one tool-free LLM call, else (if that fails) a
         summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
-        sample_retry(self.llm, retry=False)  # the answer is sampled as configured
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
-        answer = None
-        if llm_input is not None:
-            answer = await self._final_answer(llm_input, tools, reasoning, detail)
+        answer = await self._final_answer(llm_input, tools, reasoning, detail)
         answer = answer or best_effort_answer(detail, _calls(reasoning))
         reasoning.append(ResponseReasoningStep(thought=f"Stopped: {detail}.", response=answer))
         await ctx.store.set(self.reasoning_key, reasoning)
