@@ -275,6 +275,19 @@ def test_near_the_time_limit_the_tool_steps_stop_and_the_model_answers(session_f
     assert not answer.answer.startswith("I could not finish")
 
 
+def test_the_time_kept_for_the_last_answer_is_at_least_the_slowest_reply(session_for):
+    # Under a 4 s limit (and the session's 5 s of grace) a tenth of the limit still seems
+    # enough for a third reply at 2.5 s; after a reply of 2 s it is not, and the model
+    # answers instead of being cut off (at 9 s) into the tools' summary.
+    replies = (Reply(GREP, delay=0.5), Reply(READ, delay=2), Reply(GREP, delay=7))
+    with FakeOllama(locating(*replies)) as server:
+        answer = session_for(server, question_seconds=4).ask("What limits redirects?")
+    assert [s.tool for s in answer.steps if s.tool] == ["grep", "read_file"]
+    assert isinstance(server.requests[-1].get("format"), dict), "the last turn was asked"
+    assert answer.status == "incomplete" and answer.citations[0].seen
+    assert not answer.answer.startswith("I could not finish")
+
+
 def test_a_last_turn_reply_without_places_ends_in_the_summary(session_for):
     with FakeOllama(scripted(GREP, GREP, GREP, "not JSON at all")) as server:
         answer = session_for(server).ask("What limits redirects?")

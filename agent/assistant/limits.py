@@ -46,9 +46,10 @@ class Limits:
     """Beyond `seconds`, for the agent to write its own best-effort answer before the
     session gives up on it and answers from the tool results alone."""
     answer_reserve: float = 0.1
-    """The share of `seconds` kept for the last answer: tool steps stop when less is left,
-    and the model answers in what remains (stopped at the limit itself, there would be no
-    time to ask it, and the answer would be the tools' summary)."""
+    """The share of `seconds` kept for the last answer, at least: tool steps stop when less
+    is left, or less than the slowest reply of the model so far took, and the model
+    answers in what remains (stopped at the limit itself, there would be no time to ask
+    it, and the answer would be the tools' summary)."""
     final_choice: bool = True
     """The last, tool-free turn answers as JSON whose places are picked from those the
     tools showed (`locate.final_choice`), so that even a stuck model's answer cites."""
@@ -86,7 +87,8 @@ def new_state(made: Sequence[str] = ()) -> dict[str, Any]:
 
 def limit_reached(state: dict[str, Any], limits: Limits) -> tuple[str, str] | None:
     """(reason, detail) when the run must stop before asking the model again."""
-    if time.monotonic() - state["started"] > limits.seconds * (1 - limits.answer_reserve):
+    reserve = max(limits.seconds * limits.answer_reserve, state.get("slowest", 0.0))
+    if time.monotonic() - state["started"] > limits.seconds - reserve:
         return "time", f"the time limit of {limits.seconds:.0f} s was near"
     if state["steps"] >= limits.max_steps:
         return "steps", f"all {limits.max_steps} tool steps were used"
@@ -129,21 +131,24 @@ questions ended on the same refused call twice)."""
 
 
 @contextmanager
-def sampled(llm: Any, retry: bool) -> Iterator[None]:
-    """The model's next reply sampled more freely when it retries a refused one (never
-    colder than configured); the client as it was afterwards, so no other call (a query
-    rewrite, the answer's last turn, the locate call) is sampled warm."""
-    if not retry:
-        yield
-        return
+def one_reply(llm: Any, state: dict[str, Any]) -> Iterator[None]:
+    """Around one reply of the model. Timed: the slowest so far is the least time kept for
+    the last answer (a 3.5k-token prompt took 55 s a reply on a CPU, more than a tenth of
+    the limit, and the last answer was cut off). And sampled more freely when it retries a
+    refused one (never colder than configured); the client as it was afterwards, so no
+    other call (a query rewrite, the last turn, the locate call) is sampled warm."""
+    retry = state["failures"] > 0
     before = llm.additional_kwargs.get("temperature")
-    llm.additional_kwargs["temperature"] = max(RETRY_TEMPERATURE, llm.temperature)
+    if retry:
+        llm.additional_kwargs["temperature"] = max(RETRY_TEMPERATURE, llm.temperature)
+    started = time.monotonic()
     try:
         yield
     finally:
-        if before is None:
+        state["slowest"] = max(state.get("slowest", 0.0), time.monotonic() - started)
+        if retry and before is None:
             llm.additional_kwargs.pop("temperature", None)
-        else:
+        elif retry:
             llm.additional_kwargs["temperature"] = before
 
 

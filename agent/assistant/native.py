@@ -28,8 +28,8 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        gave_up, limit_reached, new_state, refusal,
-                                        sampled)
+                                        gave_up, limit_reached, new_state, one_reply,
+                                        refusal)
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
@@ -55,7 +55,7 @@ class CodeFunctionAgent(FunctionAgent):
         if stop:
             return await self._stop(ctx, *stop, llm_input)
         await self._fit(ctx, llm_input, tools)
-        with sampled(self.llm, retry=state["failures"] > 0):
+        with one_reply(self.llm, state):
             output = await super().take_step(ctx, llm_input, tools, memory)
         if len(output.tool_calls) > 1:
             await self._one_call(ctx, output)
