@@ -10,7 +10,9 @@ named it): a grep match on line 250 does not make `path:1-900` seen.
 
 The places are also kept in the order they were shown, each with what the result said
 beside it (a symbol, a definition's name): the choices offered when an answer has to say
-where it rests (`locate.py`).
+where it rests (`locate.py`). And the results' lines are kept, to tell an answer from a
+tool result pasted back (a small model's answer was the first search's output, word for
+word, in 7 of 16 questions of run O): that makes no judgment, whatever it cites.
 """
 
 from __future__ import annotations
@@ -25,11 +27,20 @@ GREP_FILE = re.compile(r"^(\S.*?) \(\d+ match(?:es)?\)$")
 GREP_LINE = re.compile(r"^\s+(\d+)([:-])")
 READ_REST = re.compile(r"^ of \d+:")
 SLACK = 3
+# Lines only a tool result writes: a span's header (`path:12-40  Name`), read_file's
+# (`path lines 10-40 of 90:`) and the mark of lines left out (`... (20 more lines)`).
+TOOL_LINE = re.compile(r"^(\S+:\d+-\d+  \S|\S+ lines \d+-\d+ of \d+:$"
+                       r"|\.\.\. \((\d+ more lines|from line \d+)\))")
+PASTED_SHARE = 0.5
+"""An answer at least this share of whose lines are lines of tool results, a header or
+mark among them, repeats a result rather than answering."""
 
 
 class Evidence:
     def __init__(self) -> None:
         self.places: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.lines: set[str] = set()
+        """Every line of every tool result, stripped."""
         self.shown: dict[str, str] = {}
         """`path:start-end` of each place named, in the order shown -> what was said beside
         it (its symbol, or "")."""
@@ -43,7 +54,8 @@ class Evidence:
         return evidence
 
     def add(self, observation: str) -> None:
-        """Every place `observation` (a tool result) shows."""
+        """Every place `observation` (a tool result) shows, and its lines."""
+        self.lines.update(line.strip() for line in observation.split("\n") if line.strip())
         for path, start, end in READ_WINDOW.findall(observation):
             self.add_place(path, int(start), int(end))
         for match in CITATION.finditer(observation):
@@ -70,6 +82,13 @@ class Evidence:
         location = f"{_normal(path)}:{start}" + (f"-{end}" if end != start else "")
         if offer and not self.shown.get(location):
             self.shown[location] = label
+
+    def repeated(self, answer: str) -> bool:
+        """`answer` is, for the most part, tool results pasted back."""
+        lines = [line.strip() for line in answer.split("\n") if line.strip()]
+        copied = [line for line in lines if line in self.lines]
+        return (len(copied) >= PASTED_SHARE * len(lines) > 0
+                and any(TOOL_LINE.match(line) for line in copied))
 
     def covers(self, path: str, start: int, end: int) -> bool:
         """Lines start..end of path lie within the places shown (joined where they touch,

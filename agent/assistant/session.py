@@ -41,6 +41,15 @@ MIN_LOCATE_SECONDS = 5.0
 """Below this much time left, an answer is not asked for its places."""
 
 
+REPEATED = ("the answer repeats tool results word for word: say in a few sentences of your "
+            "own what the code does and where, citing the lines as path:line")
+
+
+def repeated(text: str, evidence: Evidence) -> list[str]:
+    """The problem of an answer that pastes tool results back (no judgment made)."""
+    return [REPEATED] if evidence.repeated(text) else []
+
+
 class Session:
     def __init__(self, repo: Path, settings: Settings, *, embedding: Any = None,
                  tool_names: list[str] | None = None, header: str | None = None,
@@ -95,7 +104,7 @@ class Session:
             self.memory.set(before)
         answer.timings["total_ms"] = round((time.monotonic() - started) * 1000, 1)
         answer.citations = check_citations(answer.answer, self.ctx, evidence)
-        problems = citation_problems(answer.citations)
+        problems = citation_problems(answer.citations) + repeated(answer.answer, evidence)
         if self.verify and answer.status == "ok" and problems:
             answer.status, answer.reason = "unverified", "; ".join(problems)
         self.answers.append(answer)
@@ -121,7 +130,7 @@ class Session:
         record = Recorder(emit, evidence, native)
         first = self._first_search(search, record)
         answer = await self._run(question, llm, limits, record, [first] if first else [], first)
-        problems = citation_problems(check_citations(answer.answer, self.ctx, evidence))
+        problems = self._problems(answer.answer, evidence)
         for _ in range(self.settings.citation_retries if self.verify else 0):
             left = deadline - time.monotonic()
             # An answer the model wrote at a limit is corrected too; a summary made without
@@ -137,7 +146,7 @@ class Session:
             turn = replace(limits, seconds=left, max_steps=CORRECTION_STEPS)
             corrected = await self._run(load_prompt("citation_check", problems="\n".join(
                 f"- {p}" for p in problems)), llm, turn, record, [])
-            left_over = citation_problems(check_citations(corrected.answer, self.ctx, evidence))
+            left_over = self._problems(corrected.answer, evidence)
             # Kept only if it is better: a correction that failed, timed out into a summary,
             # or cites no better, leaves the answer as it was.
             if (corrected.status == "error" or made_by_tools(corrected.answer)
@@ -147,6 +156,12 @@ class Session:
         answer = await self._locate(question, answer, llm, evidence, deadline, emit)
         answer.question = question
         return answer
+
+    def _problems(self, text: str, evidence: Evidence) -> list[str]:
+        """What keeps an answer from `ok`: its citations' problems, and a tool result
+        pasted back as the answer."""
+        return (citation_problems(check_citations(text, self.ctx, evidence))
+                + repeated(text, evidence))
 
     async def _locate(self, question: str, answer: Answer, llm: Any, evidence: Evidence,
                       deadline: float, emit: Emit) -> Answer:
