@@ -491,6 +491,22 @@ def test_places_offered_are_grep_matches_and_reads_context_lines_only_seen():
     assert shown.covers("pkg/a.py", 249, 251)
 
 
+def test_pasted_results_are_told_from_answers_that_quote_or_cite():
+    from codeagent.assistant.evidence import Evidence
+
+    shown = Evidence.of(["net/redirects.py:17-28  resolve_redirects\n    while resp.is_redirect:"
+                         "\n        i += 1\n    ... (9 more lines)"])
+    assert shown.repeated("net/redirects.py:17-28  resolve_redirects\n    while resp.is_redirect:")
+    # pasted from the conversation's memory, where the result was cut shorter, in the
+    # ReAct format: still the tool's lines
+    assert shown.repeated("Answer: here\nnet/redirects.py:17-28  resolve_redirects\n"
+                          "    while resp.is_redirect:\n[9 more lines]")
+    assert not shown.repeated("The loop `while resp.is_redirect:` follows them "
+                              "(net/redirects.py:17-28); nothing caps it.")
+    assert not shown.repeated("It loops here:\n    while resp.is_redirect:\nwith no cap, "
+                              "so a 301 to itself never ends (net/redirects.py:17-28).")
+
+
 def test_a_citation_by_name_is_shown_with_the_name_it_was_given():
     from types import SimpleNamespace
 

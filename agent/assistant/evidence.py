@@ -28,9 +28,10 @@ GREP_LINE = re.compile(r"^\s+(\d+)([:-])")
 READ_REST = re.compile(r"^ of \d+:")
 SLACK = 3
 # Lines only a tool result writes: a span's header (`path:12-40  Name`), read_file's
-# (`path lines 10-40 of 90:`) and the mark of lines left out (`... (20 more lines)`).
+# (`path lines 10-40 of 90:`), the mark of lines left out (`... (20 more lines)`), and the
+# mark of a result cut short in the conversation's memory (`[59 more lines]`).
 TOOL_LINE = re.compile(r"^(\S+:\d+-\d+  \S|\S+ lines \d+-\d+ of \d+:$"
-                       r"|\.\.\. \((\d+ more lines|from line \d+)\))")
+                       r"|\.\.\. \((\d+ more lines|from line \d+)\)|\[\d+ more lines)")
 PASTED_SHARE = 0.5
 """An answer at least this share of whose lines are lines of tool results, a header or
 mark among them, repeats a result rather than answering."""
@@ -86,7 +87,8 @@ class Evidence:
     def repeated(self, answer: str) -> bool:
         """`answer` is, for the most part, tool results pasted back."""
         lines = [line.strip() for line in answer.split("\n") if line.strip()]
-        copied = [line for line in lines if line in self.lines]
+        # a tool's own line counts as copied even from the memory's shorter copy
+        copied = [line for line in lines if line in self.lines or TOOL_LINE.match(line)]
         return (len(copied) >= PASTED_SHARE * len(lines) > 0
                 and any(TOOL_LINE.match(line) for line in copied))
 
