@@ -113,43 +113,21 @@ def test_the_first_search_is_the_models_first_observation(session_for):
 HEADER = re.compile(r"^\S+:\d+-\d+  \S.*$", re.M)
 
 
-def pasting(then):
-    """A model that answers with the first search's result pasted back (its first span),
-    then replies `then(request, header)`: what small models did in 7 of 16 questions."""
-    state = {}
-
-    def policy(request):
-        text = everything(request)
-        if not state:
-            start = HEADER.search(text).start()
-            state["header"] = HEADER.search(text).group(0)
-            return "Thought: I can answer.\nAnswer: " + "\n".join(
-                text[start:].split("\n")[:6])
-        return then(request, state["header"])
-
-    return policy
+def pasting(request):
+    """A model that answers with the first search's result pasted back (its first span):
+    what small models did in 7 of 16 questions."""
+    text = everything(request)
+    return "Thought: I can answer.\nAnswer: " + "\n".join(
+        text[HEADER.search(text).start():].split("\n")[:6])
 
 
-def test_a_tool_result_pasted_back_is_sent_back_and_a_real_answer_kept(session_for):
-    def answers(request, header):
-        assert "repeats tool results" in request["messages"][-1]["content"]
-        return f"Thought: ok\nAnswer: Redirects are followed in a loop ({header.split()[0]})."
-
-    with FakeOllama(pasting(answers)) as server:
-        answer = session_for(server, first_search=True).ask("Where are redirects followed?")
-    assert len(server.requests) == 2, "the pasted answer went back once"
-    assert answer.status == "ok" and answer.answer.startswith("Redirects are followed")
-
-
-def test_an_answer_that_stays_pasted_is_unverified_though_it_cites(session_for):
-    def again(request, header):
-        return "Thought: ok\nAnswer: " + everything(server.requests[0])[
-            HEADER.search(everything(server.requests[0])).start():].split("\n\n")[0]
-
-    with FakeOllama(pasting(again)) as server:
+def test_a_tool_result_pasted_back_is_unverified_though_it_cites(session_for):
+    with FakeOllama(pasting) as server:
         answer = session_for(server, first_search=True).ask("Where are redirects followed?")
     assert any(c.valid and c.seen for c in answer.citations)
     assert answer.status == "unverified" and "repeats tool results" in answer.reason
+    # Not sent back: a small model pastes again, and each try costs a minute on a CPU.
+    assert len(server.requests) == 1
 
 
 def test_the_first_search_copied_as_it_was_shown_is_refused_too(session_for):
