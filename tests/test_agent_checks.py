@@ -308,6 +308,25 @@ def test_the_time_kept_for_the_last_answer_is_at_least_the_slowest_reply(session
     assert not answer.answer.startswith("I could not finish")
 
 
+def test_a_last_answer_that_runs_past_the_time_left_keeps_what_it_wrote(session_for):
+    # A small model on a CPU wrote 1024 tokens (158 s) into its last answer with 90 s
+    # left; waited for whole, it was lost to the tools' summary. Streamed and cut at the
+    # time left, it keeps its places (written first) and the words so far.
+    def policy(request):
+        if not isinstance(request.get("format"), dict):
+            return Reply(GREP, delay=3.8)
+        text = json.dumps({"places": offered_in(request)[:1],
+                           "answer": "MAX_REDIRECTS caps them." + " And more." * 100})
+        return Reply(text, piece_delay=0.1)  # about 10 s, with about 3 s left
+
+    with FakeOllama(policy) as server:
+        answer = session_for(server, question_seconds=4).ask("What limits redirects?")
+    assert answer.status == "incomplete" and "time limit" in answer.reason
+    assert answer.answer.startswith("MAX_REDIRECTS caps them. And more.")
+    assert "And more." * 100 not in answer.answer, "cut where the time ran out"
+    assert answer.citations and answer.citations[0].seen
+
+
 def test_a_last_turn_reply_without_places_ends_in_the_summary(session_for):
     with FakeOllama(scripted(GREP, GREP, GREP, "not JSON at all")) as server:
         answer = session_for(server).ask("What limits redirects?")

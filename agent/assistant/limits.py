@@ -95,6 +95,17 @@ def limit_reached(state: dict[str, Any], limits: Limits) -> tuple[str, str] | No
     return None
 
 
+LAST_TURN_MARGIN = 2.0
+"""Seconds the last turn leaves of the session's wait, for its answer to reach it."""
+
+
+def last_turn_seconds(state: dict[str, Any], limits: Limits) -> float:
+    """How long the last, tool-free reply may take: until the session stops waiting for
+    the run (the limit and its grace), less a margin."""
+    elapsed = time.monotonic() - state["started"]
+    return limits.seconds + limits.grace_seconds - LAST_TURN_MARGIN - elapsed
+
+
 def refusal(name: str, kwargs: dict[str, Any], tool_names: Sequence[str],
             calls: list[str], retry: str) -> str | None:
     """Why this call is refused (told to the model), or None; `retry` says how to go on."""

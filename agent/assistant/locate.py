@@ -22,6 +22,7 @@ import re
 import time
 from typing import Any
 
+from codeagent.assistant.llm import reply_within
 from codeagent.prompts import load_prompt
 
 MAX_OFFERED = 40
@@ -88,11 +89,11 @@ def _json(reply: str) -> Any:
 _PLACES = re.compile(r'"places"\s*:\s*\[([^\]]*)')
 
 
-async def locate(llm: Any, question: str, answer: str,
-                 shown: dict[str, str]) -> tuple[list[str], dict[str, Any]]:
-    """The places (of `shown`) that `answer` rests on, as the model picks them, and the
-    call's cost (llm_ms, prompt_tokens). No place was shown, or the model picked none:
-    an empty list."""
+async def locate(llm: Any, question: str, answer: str, shown: dict[str, str],
+                 seconds: float) -> tuple[list[str], dict[str, Any]]:
+    """The places (of `shown`) that `answer` rests on, as the model picks them within
+    `seconds`, and the call's cost (llm_ms, prompt_tokens). No place was shown, or the
+    model picked none: an empty list."""
     from llama_index.core.base.llms.types import ChatMessage
 
     places = offered(shown)
@@ -101,18 +102,19 @@ async def locate(llm: Any, question: str, answer: str,
     prompt = load_prompt("locate_answer", question=question, answer=answer or "(none)",
                          places=listed(places, shown), most=MAX_CHOSEN)
     started = time.monotonic()
-    reply = await llm.achat([ChatMessage(role="user", content=prompt)], format=schema(places))
-    raw = reply.raw if isinstance(reply.raw, dict) else {}
+    text, raw = await reply_within(llm, [ChatMessage(role="user", content=prompt)], seconds,
+                                   schema(places))
     cost = {"llm_ms": round((time.monotonic() - started) * 1000, 1),
             "prompt_tokens": int(raw.get("prompt_eval_count") or 0)}
-    return chosen(reply.message.content or "", places), cost
+    return chosen(text, places), cost
 
 
-async def final_choice(llm: Any, messages: list[Any], why: str,
-                       shown: dict[str, str]) -> str | None:
+async def final_choice(llm: Any, messages: list[Any], why: str, shown: dict[str, str],
+                       seconds: float) -> str | None:
     """The answer of the last, tool-free turn (`messages`: the conversation so far), asked
-    as JSON whose places are those the tool results showed; None when none was shown or
-    the reply holds no place or no words (a bare list of places answers nothing)."""
+    as JSON whose places are those the tool results showed, and cut at `seconds` (the
+    places come first, so a cut reply keeps them); None when none was shown or the reply
+    holds no place or no words (a bare list of places answers nothing)."""
     from llama_index.core.base.llms.types import ChatMessage
 
     places = offered(shown)
@@ -120,9 +122,8 @@ async def final_choice(llm: Any, messages: list[Any], why: str,
         return None
     prompt = load_prompt("final_choice", why=why, places=listed(places, shown),
                          most=MAX_CHOSEN)
-    reply = await llm.achat([*messages, ChatMessage(role="user", content=prompt)],
-                            format=schema(places, with_answer=True))
-    text = reply.message.content or ""
+    text, _ = await reply_within(llm, [*messages, ChatMessage(role="user", content=prompt)],
+                                 seconds, schema(places, with_answer=True))
     picked, words = chosen(text, places), answered(text).strip()
     return with_places(words, picked, shown) if picked and words else None
 

@@ -28,8 +28,9 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        gave_up, limit_reached, new_state, one_reply,
-                                        refusal)
+                                        gave_up, last_turn_seconds, limit_reached,
+                                        new_state, one_reply, refusal)
+from codeagent.assistant.llm import reply_within
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
@@ -53,7 +54,7 @@ class CodeFunctionAgent(FunctionAgent):
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
-            return await self._stop(ctx, *stop, llm_input)
+            return await self._stop(ctx, *stop, llm_input, state)
         await self._fit(ctx, llm_input, tools)
         with one_reply(self.llm, state):
             output = await super().take_step(ctx, llm_input, tools, memory)
@@ -79,7 +80,7 @@ class CodeFunctionAgent(FunctionAgent):
         count_reply(state, call, problem is not None)
         await ctx.store.set(STATE, state)
         if (why := gave_up(state, self.limits)) is not None:
-            return await self._stop(ctx, "parse", why, llm_input)
+            return await self._stop(ctx, "parse", why, llm_input, state)
         return output
 
     async def finalize(self, ctx: Any, output: AgentOutput, memory: Any) -> AgentOutput:
@@ -131,21 +132,23 @@ class CodeFunctionAgent(FunctionAgent):
             message.content = trimmed(message.content or "")
         await ctx.store.set(self.scratchpad_key, scratchpad)
 
-    async def _stop(self, ctx: Any, reason: str, detail: str,
-                    llm_input: List[ChatMessage]) -> AgentOutput:
-        """Answer with what was found: one tool-free LLM call, else (if that fails) a
-        summary of the tool results."""
+    async def _stop(self, ctx: Any, reason: str, detail: str, llm_input: List[ChatMessage],
+                    state: dict[str, Any]) -> AgentOutput:
+        """Answer with what was found: one tool-free LLM call, else (if that fails, or
+        gets no answer in the time left) a summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
+        seconds = last_turn_seconds(state, self.limits)
         scratchpad = await ctx.store.get(self.scratchpad_key, default=[])
         shown = Evidence.of([m.content or "" for m in scratchpad if m.role == "tool"]).shown
         try:
             if self.limits.final_choice and shown:
-                answer = await final_choice(self.llm, [*llm_input, *scratchpad], detail, shown)
+                answer = await final_choice(self.llm, [*llm_input, *scratchpad], detail, shown,
+                                            seconds)
             else:
                 messages = [*llm_input, *scratchpad, ChatMessage(
                     role="user", content=load_prompt("final_answer", why=detail,
                                                      form=FINAL_FORM))]
-                answer = ((await self.llm.achat(messages)).message.content or "").strip()
+                answer = (await reply_within(self.llm, messages, seconds))[0].strip()
         except Exception:  # the best effort must not fail: the summary takes over
             answer = None
         answer = answer or best_effort_answer(detail, _calls(scratchpad))

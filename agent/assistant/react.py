@@ -24,8 +24,9 @@ from llama_index.core.bridge.pydantic import Field
 
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
-                                        gave_up, limit_reached, new_state, one_reply,
-                                        refusal)
+                                        gave_up, last_turn_seconds, limit_reached,
+                                        new_state, one_reply, refusal)
+from codeagent.assistant.llm import reply_within
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
                                             final_reply, remembered, sole_arguments)
@@ -47,7 +48,7 @@ class CodeReActAgent(ReActAgent):
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
-            return await self._stop(ctx, *stop, llm_input, tools)
+            return await self._stop(ctx, *stop, llm_input, tools, state)
         with one_reply(self.llm, state):
             output = await super().take_step(ctx, llm_input, tools, memory)
         call = None
@@ -65,7 +66,7 @@ class CodeReActAgent(ReActAgent):
         await ctx.store.set(STATE, state)
         if (why := gave_up(state, self.limits)) is not None:
             # A model that keeps repeating a refused call can still answer without tools.
-            return await self._stop(ctx, "parse", why, llm_input, tools)
+            return await self._stop(ctx, "parse", why, llm_input, tools, state)
         return output
 
     async def finalize(self, ctx: Any, output: AgentOutput, memory: Any) -> AgentOutput:
@@ -85,13 +86,14 @@ class CodeReActAgent(ReActAgent):
             reasoning.pop()
             await ctx.store.set(self.reasoning_key, reasoning)
 
-    async def _stop(self, ctx: Any, reason: str, detail: str,
-                    llm_input: List[ChatMessage], tools: Sequence[Any]) -> AgentOutput:
-        """Answer with what was found: one tool-free LLM call, else (if that fails) a
-        summary of the tool results."""
+    async def _stop(self, ctx: Any, reason: str, detail: str, llm_input: List[ChatMessage],
+                    tools: Sequence[Any], state: dict[str, Any]) -> AgentOutput:
+        """Answer with what was found: one tool-free LLM call, else (if that fails, or
+        gets no answer in the time left) a summary of the tool results."""
         ctx.write_event_to_stream(Stopped(reason=reason, detail=detail))
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
-        answer = await self._final_answer(llm_input, tools, reasoning, detail)
+        answer = await self._final_answer(llm_input, tools, reasoning, detail,
+                                          last_turn_seconds(state, self.limits))
         answer = answer or best_effort_answer(detail, _calls(reasoning))
         reasoning.append(ResponseReasoningStep(thought=f"Stopped: {detail}.", response=answer))
         await ctx.store.set(self.reasoning_key, reasoning)
@@ -99,23 +101,23 @@ class CodeReActAgent(ReActAgent):
                            current_agent_name=self.name)
 
     async def _final_answer(self, llm_input: List[ChatMessage], tools: Sequence[Any],
-                            reasoning: list, why: str) -> str | None:
+                            reasoning: list, why: str, seconds: float) -> str | None:
         history = llm_input[1:] if llm_input and llm_input[0].role == "system" else llm_input
         messages = self.formatter.format(tools, chat_history=history, current_reasoning=reasoning)
         shown = Evidence.of([step.observation for step in reasoning
                              if isinstance(step, ObservationReasoningStep)]).shown
         if self.limits.final_choice and shown:
             try:
-                return await final_choice(self.llm, messages, why, shown)
+                return await final_choice(self.llm, messages, why, shown, seconds)
             except Exception:  # the best effort must not fail: the summary takes over
                 return None
         messages.append(ChatMessage(role="user", content=load_prompt(
             "final_answer", why=why, form=FINAL_FORM)))
         try:
-            reply = await self.llm.achat(messages)
+            text, _ = await reply_within(self.llm, messages, seconds)
         except Exception:  # the best effort must not fail: the summary takes over
             return None
-        return final_reply(self.output_parser, reply.message.content or "")
+        return final_reply(self.output_parser, text)
 
 
 def _calls(reasoning: list[BaseReasoningStep]) -> list[tuple[str, dict[str, Any], str]]:

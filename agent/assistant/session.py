@@ -178,8 +178,7 @@ class Session:
                        for c in check_citations(answer.answer, self.ctx, evidence))):
             return answer
         try:
-            places, cost = await asyncio.wait_for(
-                locate(llm, question, answer.answer, evidence.shown), left)
+            places, cost = await locate(llm, question, answer.answer, evidence.shown, left)
         except Exception:  # noqa: BLE001 - the answer stands; the check says what it lacks
             return answer
         timings = dict(answer.timings)

@@ -10,7 +10,7 @@ object), GET /api/tags, POST /api/show (with the model's capabilities), GET /api
 A reply can carry native tool calls (`Reply(tool_calls=[call("grep", pattern="x")])`),
 sent as Ollama sends them: the text first, then one chunk with `message.tool_calls`, then
 the final chunk. A reply can also misbehave as a real server does: answer late (a hang),
-stop mid-stream (a cut connection), or fail with an HTTP error.
+stop mid-stream (a cut connection), write slowly, or fail with an HTTP error.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class Reply:
     text: str = ""
     delay: float = 0.0
     """Seconds to wait before answering at all (a server that hangs)."""
+    piece_delay: float = 0.0
+    """Seconds between streamed pieces: a model that writes slowly (a small one on a CPU
+    writes a few tokens a second, and may go on to the token limit)."""
     cut_after: int | None = None
     """Stream only this many pieces, then drop the connection mid-body."""
     status: int = 200
@@ -155,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = sum(len(m.get("content") or "") for m in body.get("messages", [])) // 4
         if body.get("stream", True):
             self._stream(model, reply, prompt_tokens)
-        else:
+        else:  # written as slowly, sent at once
+            time.sleep(reply.piece_delay * len(list(_pieces(reply.text, self.fake.piece_chars))))
             final = _chunk(model, reply.text, True, prompt_tokens, len(reply.text) // 4)
             if reply.tool_calls:
                 final["message"]["tool_calls"] = reply.tool_calls
@@ -172,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(2)  # mid-body: the client sees a broken stream
                 return
+            if n and reply.piece_delay:
+                time.sleep(reply.piece_delay)
             self._write_chunk(_chunk(model, piece, False))
         if reply.tool_calls:
             calls = _chunk(model, "", False)
