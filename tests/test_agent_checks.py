@@ -45,13 +45,22 @@ def test_a_model_with_tools_gets_native_tool_calls(session_for):
         ("net/redirects.py:3", True, True)]
 
 
-@pytest.mark.parametrize("capabilities", [("completion",), TOOLS])
-def test_auto_is_react_with_or_without_tool_calling(session_for, capabilities):
-    with FakeOllama(scripted(GREP, CITES_SEEN), capabilities=capabilities) as server:
+def test_auto_is_react_for_a_model_without_tool_calling(session_for):
+    with FakeOllama(scripted(GREP, CITES_SEEN)) as server:
         answer = session_for(server).ask("What limits redirects?")
     assert answer.protocol == "react" and answer.status == "ok"
     assert "tools" not in server.requests[0] or not server.requests[0]["tools"]
     assert "\nObservation:" in server.requests[0]["options"]["stop"]
+
+
+def test_auto_is_native_for_a_model_with_tool_calling(session_for):
+    replies = scripted(Reply(tool_calls=[call("grep", pattern="MAX_REDIRECTS")]),
+                       Reply("MAX_REDIRECTS caps them (net/redirects.py:3)."))
+    with FakeOllama(replies, capabilities=TOOLS) as server:
+        answer = session_for(server).ask("What limits redirects?")
+    assert answer.protocol == "native" and answer.status == "ok"
+    assert {t["function"]["name"] for t in server.requests[0]["tools"]} >= {"grep", "read_file"}
+    assert [(s.tool, s.arguments) for s in answer.steps] == [("grep", {"pattern": "MAX_REDIRECTS"})]
 
 
 def test_native_asked_of_a_model_without_tools_is_an_error_with_the_fix(session_for):

@@ -61,11 +61,13 @@ def test_all_green_on_an_indexed_repository(indexed_repo, ollama):
 def test_doctor_names_the_protocol_the_model_gets(indexed_repo):
     with FakeOllama(scripted(), capabilities=("completion", "tools")) as server:
         settings = load_settings(indexed_repo, {"ollama_host": server.url}, environ={})
-        assert "react protocol" in by_name(run_checks(indexed_repo, settings))["ollama"].detail
-        native = load_settings(indexed_repo, {"ollama_host": server.url,
-                                              "agent_protocol": "native"}, environ={})
-        assert "native protocol" in by_name(run_checks(indexed_repo, native))["ollama"].detail
-    with FakeOllama(scripted()) as server:  # no tool calling: native is a failing check
+        assert "native protocol" in by_name(run_checks(indexed_repo, settings))["ollama"].detail
+        react = load_settings(indexed_repo, {"ollama_host": server.url,
+                                             "agent_protocol": "react"}, environ={})
+        assert "react protocol" in by_name(run_checks(indexed_repo, react))["ollama"].detail
+    with FakeOllama(scripted()) as server:  # no tool calling: auto is react, native fails
+        auto = load_settings(indexed_repo, {"ollama_host": server.url}, environ={})
+        assert "react protocol" in by_name(run_checks(indexed_repo, auto))["ollama"].detail
         native = load_settings(indexed_repo, {"ollama_host": server.url,
                                               "agent_protocol": "native"}, environ={})
         check = by_name(run_checks(indexed_repo, native))["ollama"]

@@ -76,8 +76,8 @@ class Session:
         if self._protocol is None:
             from codeagent.assistant.llm import capabilities, choose_protocol
 
-            # Only native calls need to know what the model can do (an HTTP request).
-            known = capabilities(self.settings) if self.settings.agent_protocol == "native" \
+            # Only auto and native need to know what the model can do (an HTTP request).
+            known = capabilities(self.settings) if self.settings.agent_protocol != "react" \
                 else set()
             self._protocol = choose_protocol(self.settings, known)
         return self._protocol

@@ -93,7 +93,7 @@ def agent_options(f: Callable) -> Callable:
     f = click.option("--agent-protocol", type=click.Choice(["auto", "react", "native"]),
                      help="How the model calls tools: react (text, any model), native "
                           "(Ollama's tool calls, for models that have them) or auto "
-                          "(default: react, measured better on a small model).")(f)
+                          "(default: native where the model has tool calling, else react).")(f)
     f = click.option("--max-steps", type=click.IntRange(min=1), metavar="N",
                      help="Tool calls per question before answering with what was found "
                           "(default 12).")(f)
