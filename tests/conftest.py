@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 # Before anything imports huggingface_hub: a test must never try to download a model.
@@ -15,6 +16,11 @@ for _key in [k for k in os.environ if k.startswith("CODEAGENT_")]:
 # ONNX exports of this run go to a directory of its own (subprocesses inherit it): the
 # export is exercised every run, and the user's cache is never written by a test.
 os.environ["CODEAGENT_ONNX_CACHE"] = tempfile.mkdtemp(prefix="codeagent-onnx-tests-")
+# A shell starts a background job (`pytest ... &`, nohup) with Ctrl-C ignored, and Python
+# then leaves it ignored, here and in every process a test starts: the Ctrl-C tests would
+# wait for a KeyboardInterrupt that never comes. They test what a terminal user gets.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest  # noqa: E402
 
