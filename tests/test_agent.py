@@ -102,6 +102,31 @@ def test_the_same_refused_call_twice_ends_the_tool_steps(session_for):
     assert answer.answer == "MAX_REDIRECTS, net/redirects.py:3."
 
 
+def test_each_prompt_begins_with_the_last_one_also_after_a_refused_reply(session_for):
+    # The model server reuses what it computed for the last prompt's beginning; a retry
+    # that rewrote the beginning (the question again, the refusal before the steps) cost a
+    # minute of prefill per step on a CPU after every refused reply.
+    bad = "Thought: x\nAction: delete_everything\nAction Input: {}"
+    with FakeOllama(scripted(GREP, "no protocol here", bad, READ, ANSWER, ANSWER)) as server:
+        session = session_for(server)
+        answer = session.ask("What limits redirects?")
+        asked = [r["messages"] for r in server.requests]
+        for before, after in zip(asked, asked[1:]):
+            assert after[:len(before)] == before and len(after) > len(before)
+        # in order: the refused reply, then what was wrong with it
+        tail = [(m["role"], m["content"]) for m in asked[3][-2:]]
+        assert tail[0] == ("assistant", bad) and tail[1][0] == "user"
+        assert "delete_everything" in tail[1][1] and "grep" in tail[1][1]
+        assert [m["content"] for m in asked[3]].count("What limits redirects?") == 1
+        assert answer.status == "ok" and [s.tool for s in answer.steps if s.tool and
+                                          not s.error] == ["grep", "read_file"]
+        # a follow-up question's history keeps the steps taken, not the refused replies
+        session.ask("And then?")
+        follow_up = everything(server.requests[-1])
+    assert "delete_everything" not in follow_up and "no protocol here" not in follow_up
+    assert '"pattern": "MAX_REDIRECTS"' in follow_up
+
+
 def test_step_limit_ends_with_a_tool_free_best_answer(session_for):
     final = "Thought: enough\nAnswer: Probably net/redirects.py:17-28."
     with FakeOllama(scripted(SEARCH, READ, final)) as server:

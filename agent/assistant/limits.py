@@ -6,6 +6,13 @@ the model cannot be asked).
 
 The per-run state is a plain dict in the workflow's context store (`STATE`), so that each
 question starts afresh and a follow-up question's run does not inherit the last one's.
+
+A refused reply and what was wrong with it go into the agent's own scratchpad, in order,
+and the workflow is asked to run the step again with a marker message (`retry_marker`)
+that the next step removes (`without_retry`). The base class would put its retry
+messages, after a second copy of the question, before the scratchpad: out of order for
+the model, and a prompt whose beginning differs from the last one's, so that a server
+reusing the last prompt's computed prefix (llama.cpp, Ollama) computes all of it again.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from codeagent.settings import Settings
 from codeagent.textfile import CHARS_PER_TOKEN
 
 STATE = "codeagent"  # our per-run state in the workflow's context store
+RETRY = "codeagent_retry"
 # The places tool results name: path:start-end, read_file's header, grep's file headers.
 LOCATION = re.compile(r"[\w./-]+\.\w+:\d+(?:-\d+)?")
 READ_HEADER = re.compile(r"^(\S+) lines (\d+)-(\d+) of \d+:", re.M)
@@ -116,6 +124,22 @@ def refusal(name: str, kwargs: dict[str, Any], tool_names: Sequence[str],
         return (f"Error: you already called {name} with these arguments; its result is above. "
                 "Use other arguments or another tool, or answer.")
     return None
+
+
+def retry_marker(problem: str) -> list[Any]:
+    """The retry messages that make the workflow run the step again: one user message that
+    says the problem (what the recorder shows) and that `without_retry` removes."""
+    from llama_index.core.base.llms.types import ChatMessage
+
+    return [ChatMessage(role="user", content=problem, additional_kwargs={RETRY: True})]
+
+
+def without_retry(messages: list[Any]) -> list[Any]:
+    """A step's input without the retry marker (and the copy of the question the base
+    class puts before it): what was wrong is in the scratchpad already."""
+    if messages and messages[-1].additional_kwargs.get(RETRY):
+        return messages[:-2]
+    return messages
 
 
 def count_reply(state: dict[str, Any], call: tuple[str, dict[str, Any]] | None,

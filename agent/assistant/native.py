@@ -11,9 +11,8 @@ same (`limits.py`):
   lines, the newest stays whole;
 - at a limit the agent answers with what it found, as the ReAct agent does (its places
   picked from those shown: `locate.final_choice`).
-Refusals are added to the scratchpad here and the workflow is asked to run the step again
-with a marker message (`RETRY`) that the next step removes: the base class would put
-retry messages before the scratchpad, out of order.
+Refusals are added to the scratchpad, in order, and the step is run again (`limits.py`
+says why not as the base class does it).
 """
 
 from __future__ import annotations
@@ -29,13 +28,13 @@ from llama_index.core.bridge.pydantic import Field
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, last_turn_seconds, limit_reached,
-                                        new_state, one_reply, refusal)
+                                        new_state, one_reply, refusal, retry_marker,
+                                        without_retry)
 from codeagent.assistant.llm import reply_within
 from codeagent.assistant.locate import final_choice
 from codeagent.assistant.react_text import trimmed
 from codeagent.prompts import load_prompt
 
-RETRY = "codeagent_retry"
 REMEMBERED_LINES = 6
 FINAL_FORM = "Reply with the answer only."
 
@@ -50,7 +49,7 @@ class CodeFunctionAgent(FunctionAgent):
 
     async def take_step(self, ctx: Any, llm_input: List[ChatMessage], tools: Sequence[Any],
                         memory: Any) -> AgentOutput:
-        llm_input = _without_retry(llm_input)
+        llm_input = without_retry(llm_input)
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
@@ -74,9 +73,8 @@ class CodeFunctionAgent(FunctionAgent):
         if problem:
             await self._tell(ctx, problem, as_tool_result=call is not None)
             output = AgentOutput(response=output.response, raw=output.raw,
-                                 current_agent_name=self.name, retry_messages=[ChatMessage(
-                                     role="user", content=problem,
-                                     additional_kwargs={RETRY: True})])
+                                 current_agent_name=self.name,
+                                 retry_messages=retry_marker(problem))
         count_reply(state, call, problem is not None)
         await ctx.store.set(STATE, state)
         if (why := gave_up(state, self.limits)) is not None:
@@ -156,14 +154,6 @@ class CodeFunctionAgent(FunctionAgent):
         scratchpad.append(message)
         await ctx.store.set(self.scratchpad_key, scratchpad)
         return AgentOutput(response=message, current_agent_name=self.name)
-
-
-def _without_retry(messages: List[ChatMessage]) -> List[ChatMessage]:
-    """The step's input without the retry marker (and the copy of the question the base
-    class puts before it): what was wrong is in the scratchpad already."""
-    if messages and messages[-1].additional_kwargs.get(RETRY):
-        return messages[:-2]
-    return messages
 
 
 def _looks_like_a_call(text: str) -> bool:

@@ -4,6 +4,7 @@
 
 - a malformed reply is shown to the model with the exact problem, and retried;
 - a call to a tool that does not exist, or one already made, is refused the same way;
+  both stay in the reasoning, in order (`limits.py` says why);
 - at a limit the agent stops and answers with what it found (one last tool-free LLM call,
   in the time `Limits.answer_reserve` keeps for it, its places picked from those shown:
   `locate.final_choice`; `best_effort_answer` when that call fails or outlasts the
@@ -25,11 +26,13 @@ from llama_index.core.bridge.pydantic import Field
 from codeagent.assistant.evidence import Evidence
 from codeagent.assistant.limits import (STATE, Limits, Stopped, best_effort_answer, count_reply,
                                         gave_up, last_turn_seconds, limit_reached,
-                                        new_state, one_reply, refusal)
+                                        new_state, one_reply, refusal, retry_marker,
+                                        without_retry)
 from codeagent.assistant.llm import reply_within
 from codeagent.assistant.locate import final_choice
-from codeagent.assistant.react_text import (CodeFormatter, Remembered, StrictReActParser,
-                                            final_reply, remembered, sole_arguments)
+from codeagent.assistant.react_text import (CodeFormatter, Refused, Remembered,
+                                            StrictReActParser, Told, final_reply, remembered,
+                                            sole_arguments)
 from codeagent.prompts import load_prompt, load_template
 
 FINAL_FORM = "Reply in the form:\n\nThought: <what you found>\nAnswer: <your best answer>"
@@ -45,24 +48,28 @@ class CodeReActAgent(ReActAgent):
 
     async def take_step(self, ctx: Any, llm_input: List[ChatMessage], tools: Sequence[Any],
                         memory: Any) -> AgentOutput:
+        llm_input = without_retry(llm_input)
         state = await ctx.store.get(STATE, default=None) or new_state(self.made_calls)
         stop = limit_reached(state, self.limits)
         if stop:
             return await self._stop(ctx, *stop, llm_input, tools, state)
         with one_reply(self.llm, state):
             output = await super().take_step(ctx, llm_input, tools, memory)
-        call = None
-        if output.tool_calls:
+        call, problem = None, None
+        if output.retry_messages:  # the base class could not read the reply
+            problem = output.retry_messages[-1].content or ""
+        elif output.tool_calls:
             call = (output.tool_calls[0].tool_name, output.tool_calls[0].tool_kwargs)
-            refused = refusal(*call, [t.metadata.get_name() for t in tools], state["calls"],
+            problem = refusal(*call, [t.metadata.get_name() for t in tools], state["calls"],
                               "Reply again in the format, with one of them.")
-            if refused:
+            if problem:
                 await self._forget_last_step(ctx)
-                output = AgentOutput(response=output.response, raw=output.raw,
-                                     current_agent_name=self.name, retry_messages=[
-                                         output.response,
-                                         ChatMessage(role="user", content=refused)])
-        count_reply(state, call, bool(output.retry_messages))
+        if problem is not None:
+            await self._tell(ctx, output.response.content or "", problem)
+            output = AgentOutput(response=output.response, raw=output.raw,
+                                 current_agent_name=self.name,
+                                 retry_messages=retry_marker(problem))
+        count_reply(state, call, problem is not None)
         await ctx.store.set(STATE, state)
         if (why := gave_up(state, self.limits)) is not None:
             # A model that keeps repeating a refused call can still answer without tools.
@@ -76,9 +83,15 @@ class CodeReActAgent(ReActAgent):
         reasoning = await ctx.store.get(self.reasoning_key, default=[])
         if reasoning and isinstance(reasoning[-1], ResponseReasoningStep):
             await ctx.store.set(self.reasoning_key,
-                                [Remembered(text=remembered(step)) for step in reasoning[:-1]]
-                                + reasoning[-1:])
+                                [Remembered(text=remembered(step)) for step in reasoning[:-1]
+                                 if not isinstance(step, (Refused, Told))] + reasoning[-1:])
         return await super().finalize(ctx, output, memory)
+
+    async def _tell(self, ctx: Any, reply: str, problem: str) -> None:
+        """The reply that was not taken stays in the reasoning, followed by its problem."""
+        reasoning = await ctx.store.get(self.reasoning_key, default=[])
+        reasoning += [Refused(text=reply), Told(text=problem)]
+        await ctx.store.set(self.reasoning_key, reasoning)
 
     async def _forget_last_step(self, ctx: Any) -> None:
         reasoning = await ctx.store.get(self.reasoning_key, default=[])

@@ -10,6 +10,8 @@
   (never Python dicts, which a weak model copies), observations trimmed oldest first to
   fit the context window, the system prompt and the question always intact.
 - `remembered`: a step as the conversation memory keeps it (observations cut short).
+- `Refused` and `Told`: a reply that was not taken and what was wrong with it, kept in the
+  reasoning in order (the model's own message, then a user message).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class CodeFormatter(ReActChatFormatter):
         while size() > self.budget_chars and len(history) > 1:
             history.pop(0)
         reasoning = [ChatMessage(role=self.observation_role if isinstance(
-            step, ObservationReasoningStep) else MessageRole.ASSISTANT, content=text)
+            step, (ObservationReasoningStep, Told)) else MessageRole.ASSISTANT, content=text)
             for step, text in zip(current_reasoning or [], steps)]
         return [ChatMessage(role=MessageRole.SYSTEM, content=header), *history, *reasoning]
 
@@ -187,6 +189,14 @@ class Remembered(BaseReasoningStep):
     @property
     def is_done(self) -> bool:
         return False
+
+
+class Refused(Remembered):
+    """A reply of the model that was not taken (malformed, or a refused call), as written."""
+
+
+class Told(Remembered):
+    """What was wrong with the reply before it; the model reads it as a user message."""
 
 
 REMEMBERED_LINES = 6
