@@ -12,6 +12,7 @@ import time
 import pytest
 
 from codeagent.assistant.citations import check_citations
+from codeagent.assistant.limits import LOCATION
 from codeagent.settings import load_settings
 from codeagent.testing.fake_ollama import FakeOllama, Reply, scripted
 from support import write_files
@@ -371,3 +372,21 @@ def test_answer_json_has_the_documented_fields(session_for):
     assert set(data["citations"][0]) >= {"path", "start", "end", "valid"}
     assert set(data["steps"][0]) >= {"thought", "tool", "arguments", "observation", "ms"}
     assert data["status"] == "ok" and data["timings"]["total_ms"] > 0
+
+
+def test_the_summary_at_the_time_limit_names_what_the_first_search_found(session_for):
+    # A long report's query variants fill the first 600 characters of the search's result,
+    # all a step keeps; the places come after them, and the summary must still name them.
+    question = ("Redirect loop: Session.resolve_redirects keeps following redirect responses "
+                "past MAX_REDIRECTS when the redirect_count attribute is reset by "
+                "rebuild_auth, rebuild_proxies or should_strip_auth, and the "
+                "TooManyRedirects exception is never raised. Observed with follow_redirects "
+                "enabled on a RedirectSession configured through configure_redirects. "
+                "Expected: the redirect limit stops the loop after the configured number.")
+    with FakeOllama(scripted(Reply(ANSWER, delay=30))) as server:
+        answer = session_for(server, question_seconds=1, first_search=True).ask(question)
+    assert answer.status == "incomplete" and "time limit" in answer.reason
+    first = answer.steps[0]
+    assert first.tool == "multi_query_search"
+    assert not LOCATION.search(first.observation), "the places lie past the step's excerpt"
+    assert LOCATION.search(answer.answer.split("multi_query_search", 1)[1].split("\n")[0])

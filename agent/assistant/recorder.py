@@ -16,12 +16,15 @@ from codeagent.assistant.answer import Answer, Emit, Event, Step
 from codeagent.assistant.evidence import Evidence
 
 OBSERVATION_EXCERPT = 600
+"""Characters of a tool result a Step keeps (the answer's JSON stays small); the summary
+made at a stop reads the whole result (`unfinished`)."""
 
 
 class Recorder:
     def __init__(self, emit: Emit, evidence: Evidence, native: bool = False) -> None:
         self.emit, self.evidence, self.native = emit, evidence, native
         self.steps: list[Step] = []
+        self._results: dict[int, str] = {}  # id(step) -> the whole tool result
         self.stopped: str | None = None
         self._llm_started = time.monotonic()
         self._tool_started = 0.0
@@ -57,6 +60,7 @@ class Recorder:
         """A tool call made for the question before the model's first step."""
         self.steps.append(Step("(searched for the question before the first step)", tool,
                                arguments, observation[:OBSERVATION_EXCERPT], round(ms, 1)))
+        self._results[id(self.steps[-1])] = observation
         self._tools_ms += ms
         self.evidence.add(observation)
         self.emit(Event("tool", tool, {"arguments": arguments}))
@@ -112,6 +116,7 @@ class Recorder:
         for step in reversed(self.steps):
             if step.tool == event.tool_name and not step.observation:
                 step.observation, step.ms = observation[:OBSERVATION_EXCERPT], round(spent, 1)
+                self._results[id(step)] = observation
                 break
         self.emit(Event("observation", observation.split("\n", 1)[0][:200],
                         {"tool": event.tool_name}))
@@ -124,11 +129,14 @@ class Recorder:
                 "max_prompt_tokens": max(self._prompt_tokens, default=0)}
 
     def unfinished(self, question: str, model: str, why: str) -> Answer:
-        """The best answer without the model: what the tools found before the stop."""
+        """The best answer without the model: what the tools found before the stop, read
+        from their whole results (a search's places can come after the first 600
+        characters, under a long question's variants)."""
         from codeagent.assistant.limits import best_effort_answer
 
         self.emit(Event("stopped", why))
-        text = best_effort_answer(why, [(s.tool, s.arguments, s.observation)
+        text = best_effort_answer(why, [(s.tool, s.arguments,
+                                         self._results.get(id(s), s.observation))
                                         for s in self.steps if s.tool])
         return Answer(question, text, "incomplete", "agent", model, steps=self.steps,
                       timings=self.timings(), reason=why)
