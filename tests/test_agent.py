@@ -389,4 +389,6 @@ def test_the_summary_at_the_time_limit_names_what_the_first_search_found(session
     first = answer.steps[0]
     assert first.tool == "multi_query_search"
     assert not LOCATION.search(first.observation), "the places lie past the step's excerpt"
-    assert LOCATION.search(answer.answer.split("multi_query_search", 1)[1].split("\n")[0])
+    line = answer.answer.split("multi_query_search", 1)[1].split("\n")[0]
+    assert LOCATION.search(line)
+    assert question not in line and " ..." in line, "the report is shown cut, as the model saw it"

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from codeagent.assistant.limits import Limits, call_key
+from codeagent.assistant.limits import Limits, call_key, shown_arguments
 
-SHOWN_CHARS = 100
 HEADERS = {"react": "react_header", "native": "native_header"}
 """The system prompt in prompts/ of a question-answering agent, by protocol."""
 
@@ -29,12 +28,6 @@ def build_agent(protocol: str, tools: list[Any], llm: Any, limits: Limits,
     from codeagent.assistant.react import build_react_agent
 
     return build_react_agent(tools, llm, limits, header or HEADERS["react"], keys)
-
-
-def shown_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A call's arguments as the model is shown them: long strings cut."""
-    return {k: v[:SHOWN_CHARS] + " ..." if isinstance(v, str) and len(v) > SHOWN_CHARS else v
-            for k, v in arguments.items()}
 
 
 async def seed(ctx: Any, agent: Any, protocol: str, tool: str, arguments: dict[str, Any],

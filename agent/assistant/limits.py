@@ -205,13 +205,23 @@ BEST_EFFORT = "I could not finish ("
 """How an answer made without the model begins (`made_by_tools` tells it apart)."""
 
 
+SHOWN_CHARS = 100
+
+
+def shown_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A call's arguments as the model and the user are shown them: long strings cut (a
+    first search's question is the whole bug report)."""
+    return {k: v[:SHOWN_CHARS] + " ..." if isinstance(v, str) and len(v) > SHOWN_CHARS else v
+            for k, v in arguments.items()}
+
+
 def best_effort_answer(detail: str, calls: list[tuple[str, dict[str, Any], str]]) -> str:
     """An answer made without the model, from (tool, arguments, observation) of each call:
     which tools were asked what, and the places their results named."""
     lines = [f"{BEST_EFFORT}{detail}). What the tools found so far:"]
     for tool, arguments, observation in calls:
         places = locations(observation)[:6]
-        lines.append(f"- {tool} {json.dumps(arguments, ensure_ascii=False)}: "
+        lines.append(f"- {tool} {json.dumps(shown_arguments(arguments), ensure_ascii=False)}: "
                      f"{', '.join(places) if places else 'nothing located'}")
     if len(lines) == 1:
         lines.append("- nothing yet: no tool returned before the stop")
