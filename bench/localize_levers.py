@@ -151,12 +151,11 @@ def embedded(text: str):
 
 
 def fused_chunks(lists: list[list[tuple]]) -> list[tuple]:
-    """The retrievers' lists fused by reciprocal rank, as multi-query search fuses them."""
-    scores: dict[tuple, float] = defaultdict(float)
-    for found in lists:
-        for rank, key in enumerate(found, 1):
-            scores[key] += 1.0 / (M.RRF_K + rank)
-    return [key for key, _ in sorted(scores.items(), key=lambda item: -item[1])][:DEPTH]
+    """The retrievers' lists (chunks best first) fused by reciprocal rank, as multi-query
+    search fuses them (`mentions.fuse`, each chunk scored by its position)."""
+    fused = M.fuse([[(key, -position) for position, key in enumerate(found)]
+                    for found in lists])
+    return [key for key, _ in fused][:DEPTH]
 
 
 # ---------------------------------------------------------------- the default, rebuilt
